@@ -1,0 +1,1 @@
+"""The studio's logic, importable and testable without Streamlit."""

@@ -1,0 +1,55 @@
+"""Opening the studio database: WAL, foreign keys, busy timeout, migrations applied."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+DEFAULT_PATH = Path("data") / "studio.db"
+BUSY_TIMEOUT_MS = 15_000
+
+
+def db_path() -> Path:
+    """The database file: `STUDIO_DB` if set, else `data/studio.db` under the working directory."""
+    return Path(os.environ.get("STUDIO_DB") or DEFAULT_PATH)
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def connect(path: str | Path | None = None, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and migrate) the database. Open one per script run or worker; never share across threads."""
+    path = Path(path) if path else db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we manage transactions explicitly (BEGIN IMMEDIATE for read-then-write).
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        from db.migrations import apply_all
+
+        apply_all(db)
+    return db
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database):
+    """A write transaction taken up front, so read-then-write cannot race another writer."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

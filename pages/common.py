@@ -1,0 +1,58 @@
+"""Streamlit helpers every page shares: the database handle, the current project, the worker."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from core.defaults import ensure_default_projects
+from core.worker import ensure_worker
+from db import connect, db_path
+from db.projects import Project, get_project, list_projects
+
+
+@st.cache_resource(show_spinner="Preparing the database…")
+def _setup(path: str) -> bool:
+    db = connect(path)
+    ensure_default_projects(db)
+    db.conn.close()
+    return True
+
+
+def start_background() -> None:
+    """Migrate and seed the database once per server, and keep the background worker running."""
+    _setup(str(db_path().resolve()))
+    ensure_worker(db_path(), parent_pid=os.getpid())
+
+
+def db():
+    """A fresh connection (cheap in SQLite); never cached across sessions or threads."""
+    return connect(migrate=False)
+
+
+def sidebar_project_picker() -> None:
+    projects = list_projects(db())
+    if not projects:
+        st.sidebar.warning("No projects yet: create one on the Projects page.")
+        st.session_state["project_id"] = None
+        return
+    ids = [p["id"] for p in projects]
+    names = {p["id"]: p["name"] for p in projects}
+    wanted = st.query_params.get("project")
+    current = st.session_state.get("project_id")
+    if current not in ids:
+        current = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
+    chosen = st.sidebar.selectbox("Project", ids, index=ids.index(current), format_func=names.get, key="project_picker")
+    st.session_state["project_id"] = chosen
+    st.query_params["project"] = str(chosen)
+
+
+def current_project() -> Project | None:
+    """The project chosen in the sidebar; pages stop with a hint when there is none."""
+    project_id = st.session_state.get("project_id")
+    project = get_project(db(), project_id) if project_id else None
+    if project is None:
+        st.info("Choose or create a project first (Projects page).")
+        st.stop()
+    return project
