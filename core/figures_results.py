@@ -1,0 +1,447 @@
+"""Plotly figures of a baseline vs augmented comparison: pure functions of `core.comparison.Results`.
+
+Readable on a projector: large fonts, one colour per experiment kept across every chart (the
+baseline is always slate grey), label codes on the axes and their names on hover.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.comparison import AVERAGES, THRESHOLD_KINDS, Comparison, PRRun, Results, columns
+
+BASELINE_COLOUR = "#5f6b77"
+# Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), strongest first.
+AUGMENTED_COLOURS = ["#e69f00", "#0072b2", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#8c564b", "#000000"]
+METRIC_TITLES = {"precision": "Precision", "recall": "Recall", "f1": "F1"}
+FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 18, "color": "#1f2a30"}
+POSITIVE, NEGATIVE = "#1a7f4b", "#b3261e"
+
+
+def experiment_colours(comparison: Comparison) -> dict[int, str]:
+    colours = {comparison.baseline_id: BASELINE_COLOUR}
+    for i, exp in enumerate(comparison.augmented):
+        colours[exp.id] = AUGMENTED_COLOURS[i % len(AUGMENTED_COLOURS)]
+    return colours
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": title, "font": {"size": 24}, "x": 0, "xanchor": "left"},
+        font=FONT,
+        height=height,
+        margin={"l": 80, "r": 30, "t": 110, "b": 70},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "font": {"size": 18}},
+        hoverlabel={"font": {"size": 17}},
+    )
+    fig.update_annotations(font_size=20)
+    return fig
+
+
+def _label_ticks(comparison: Comparison, support: dict[str, int]) -> list[str]:
+    return [
+        f"<b>{'micro' if c == '_micro' else 'macro' if c == '_macro' else c}</b><br>n={support[c]}"
+        for c in columns(comparison)
+    ]
+
+
+def metric_bars(results: Results) -> go.Figure:
+    """Precision, recall and F1 per label (and micro / macro): mean over seeds, error bars = std."""
+    cmp = results.comparison
+    colours = experiment_colours(cmp)
+    cols = columns(cmp)
+    summary = results.summary.set_index(["experiment_id", "label"])
+    support = {c: int(summary.loc[(cmp.baseline_id, c), "support"]) for c in cols}
+    ticks = _label_ticks(cmp, support)
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=list(METRIC_TITLES.values())
+    )
+    for exp in cmp.experiments:
+        rows = summary.loc[exp.id].reindex(cols)
+        custom = np.stack(
+            [[cmp.label_title(c) for c in cols], rows["seeds"].astype(str), [str(support[c]) for c in cols]], -1
+        )
+        for r, metric in enumerate(METRIC_TITLES, start=1):
+            fig.add_trace(
+                go.Bar(
+                    x=ticks,
+                    y=rows[f"{metric}_mean"].to_numpy(),
+                    error_y={"type": "data", "array": rows[f"{metric}_std"].to_numpy(), "thickness": 2, "width": 4},
+                    name=exp.name,
+                    legendgroup=str(exp.id),
+                    showlegend=r == 1,
+                    marker_color=colours[exp.id],
+                    customdata=custom,
+                    hovertemplate=(
+                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>{METRIC_TITLES[metric]} %{{y:.3f}}"
+                        " ± %{error_y.array:.3f} over %{customdata[1]} seed(s)<br>test positives %{customdata[2]}"
+                        "<extra></extra>"
+                    ),
+                ),
+                row=r,
+                col=1,
+            )
+    fig.update_yaxes(range=[0, 1.05], tickformat=".1f")
+    fig.update_layout(barmode="group", bargap=0.18)
+    kind = THRESHOLD_KINDS[results.threshold_kind]
+    return _style(
+        fig, f"Per-label scores on the real test set (threshold {kind}; bars: mean, whiskers: std over seeds)", 950
+    )
+
+
+def delta_figure(results: Results) -> go.Figure:
+    """Change (augmented − baseline) in percentage points with the paired 95% bootstrap interval.
+
+    Filled markers: the interval excludes zero. Open markers: it does not.
+    """
+    cmp = results.comparison
+    colours = experiment_colours(cmp)
+    cols = columns(cmp)
+    y_labels = [AVERAGES.get(c, c) for c in cols]
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[f"Δ {t} (pp)" for t in METRIC_TITLES.values()],
+    )
+    for exp in cmp.augmented:
+        d = results.deltas[results.deltas["experiment_id"] == exp.id]
+        for c, metric in enumerate(METRIC_TITLES, start=1):
+            rows = d[d["metric"] == metric].set_index("label").reindex(cols)
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["delta_pp"].to_numpy(),
+                    y=y_labels,
+                    mode="markers",
+                    name=exp.name,
+                    legendgroup=str(exp.id),
+                    showlegend=c == 1,
+                    marker={
+                        "color": colours[exp.id],
+                        "size": 15,
+                        "symbol": ["circle" if x else "circle-open" for x in rows["excludes_zero"]],
+                        "line": {"width": 3, "color": colours[exp.id]},
+                    },
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": (rows["high_pp"] - rows["delta_pp"]).to_numpy(),
+                        "arrayminus": (rows["delta_pp"] - rows["low_pp"]).to_numpy(),
+                        "thickness": 3,
+                        "width": 6,
+                        "color": colours[exp.id],
+                    },
+                    customdata=np.stack([rows["label_name"], rows["low_pp"], rows["high_pp"]], -1),
+                    hovertemplate=(
+                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ {METRIC_TITLES[metric]} %{{x:+.1f}} pp"
+                        " [%{customdata[1]:+.1f}, %{customdata[2]:+.1f}]<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=c,
+            )
+    for c in range(1, 4):
+        axis = "" if c == 1 else str(c)
+        fig.add_shape(
+            type="line",
+            x0=0,
+            x1=0,
+            y0=0,
+            y1=1,
+            xref=f"x{axis}",
+            yref=f"y{axis} domain",
+            line={"color": "#444", "width": 2},
+        )
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=y_labels)
+    fig.update_xaxes(zeroline=False, ticksuffix=" ")
+    fig.update_layout(scattermode="group", scattergap=0.5)
+    title = (
+        f"Change vs {cmp.experiment(cmp.baseline_id).name}, percentage points, paired bootstrap 95% "
+        f"interval ({results.n_boot} resamples); filled = interval excludes 0"
+    )
+    return _style(fig, title, int(280 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5))
+
+
+def _fmt_delta(row) -> str:
+    mark = " *" if row["excludes_zero"] else ""
+    return f"{row['delta_pp']:+.1f} [{row['low_pp']:+.1f}, {row['high_pp']:+.1f}]{mark}"
+
+
+def delta_frame(results: Results) -> pd.DataFrame:
+    """The paper's headline table, wide: one row per augmented experiment × label, one column per metric."""
+    d = results.deltas.copy()
+    d["cell"] = d.apply(_fmt_delta, axis=1)
+    wide = d.pivot_table(index=["experiment", "label"], columns="metric", values="cell", aggfunc="first", sort=False)
+    wide = wide[list(METRIC_TITLES)].rename(columns={m: f"Δ {t} (pp) [95% CI]" for m, t in METRIC_TITLES.items()})
+    base = d[d["metric"] == "f1"].set_index(["experiment", "label"])
+    wide.insert(0, "label name", base["label_name"])
+    wide.insert(1, "baseline F1", base["baseline"].round(3))
+    wide.insert(2, "augmented F1", base["augmented"].round(3))
+    return wide.reset_index()
+
+
+def delta_styler(results: Results):
+    """The delta table as a pandas Styler: green / red where the interval excludes zero."""
+    frame = delta_frame(results)
+    lookup = results.deltas.set_index(["experiment", "label", "metric"])
+
+    def colour(column: pd.Series) -> list[str]:
+        metric = next((m for m, t in METRIC_TITLES.items() if column.name.startswith(f"Δ {t} ")), None)
+        if metric is None:
+            return [""] * len(column)
+        out = []
+        for exp, label in zip(frame["experiment"], frame["label"], strict=True):
+            row = lookup.loc[(exp, label, metric)]
+            if not row["excludes_zero"]:
+                out.append("")
+            else:
+                out.append(f"color: {POSITIVE if row['delta_pp'] > 0 else NEGATIVE}; font-weight: 600")
+        return out
+
+    return frame.style.apply(colour, axis=0)
+
+
+def delta_table_figure(results: Results) -> go.Figure:
+    """The delta table as a figure (for PNG/SVG export and the report)."""
+    frame = delta_frame(results)
+    lookup = results.deltas.set_index(["experiment", "label", "metric"])
+    fills = []
+    for col in frame.columns:
+        metric = next((m for m, t in METRIC_TITLES.items() if col.startswith(f"Δ {t} ")), None)
+        colour_col = []
+        for exp, label in zip(frame["experiment"], frame["label"], strict=True):
+            if metric is None:
+                colour_col.append("white")
+                continue
+            row = lookup.loc[(exp, label, metric)]
+            colour_col.append("white" if not row["excludes_zero"] else "#dff3e6" if row["delta_pp"] > 0 else "#fbe0de")
+        fills.append(colour_col)
+    fig = go.Figure(
+        go.Table(
+            header={
+                "values": [f"<b>{c}</b>" for c in frame.columns],
+                "fill_color": "#eef2f3",
+                "font": {"size": 17},
+                "height": 36,
+            },
+            cells={
+                "values": [frame[c].tolist() for c in frame.columns],
+                "fill_color": fills,
+                "font": {"size": 16},
+                "height": 32,
+                "align": "left",
+            },
+            columnwidth=[1.4, 0.8, 2.6, 1, 1, 2, 2, 2],
+        )
+    )
+    return _style(
+        fig, "Augmented − baseline (pp, paired bootstrap 95% CI; * = excludes 0)", 160 + 34 * (len(frame) + 1)
+    )
+
+
+def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Figure:
+    """Precision–recall curve of every run for one label, with its operating points at 0.5 and tuned."""
+    colours = experiment_colours(comparison)
+    fig = go.Figure()
+    shown: set[int] = set()
+    for run in curves:
+        exp = comparison.experiment(run.experiment_id)
+        colour = colours[exp.id]
+        first = exp.id not in shown
+        shown.add(exp.id)
+        fig.add_trace(
+            go.Scatter(
+                x=run.curve.recall,
+                y=run.curve.precision,
+                mode="lines",
+                line={"color": colour, "width": 2.5},
+                opacity=0.8,
+                name=exp.name,
+                legendgroup=str(exp.id),
+                showlegend=first,
+                customdata=run.curve.thresholds,
+                hovertemplate=f"<b>{exp.name}</b> seed {run.seed}<br>threshold %{{customdata:.3f}}<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>",
+            )
+        )
+        for kind, (rec, prec), symbol, thr in (
+            ("fixed", run.fixed, "circle", 0.5),
+            ("tuned", run.tuned, "diamond", run.tuned_threshold),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[rec],
+                    y=[prec],
+                    mode="markers",
+                    marker={"symbol": symbol, "size": 16, "color": colour, "line": {"color": "white", "width": 2}},
+                    name=f"threshold {THRESHOLD_KINDS[kind]}",
+                    legendgroup=f"{exp.id}-{kind}",
+                    showlegend=False,
+                    meta=[kind, run.run_id],
+                    hovertemplate=(
+                        f"<b>{exp.name}</b> seed {run.seed}<br>threshold {thr:.3f} ({THRESHOLD_KINDS[kind]})"
+                        "<br>recall %{x:.3f}, precision %{y:.3f}<extra></extra>"
+                    ),
+                )
+            )
+    # Legend entries explaining the two marker shapes.
+    for kind, symbol in (("fixed", "circle"), ("tuned", "diamond")):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"threshold {THRESHOLD_KINDS[kind]}",
+                marker={"symbol": symbol, "size": 16, "color": "#888"},
+                hoverinfo="skip",
+            )
+        )
+    fig.update_xaxes(title="Recall", range=[0, 1.02])
+    fig.update_yaxes(title="Precision", range=[0, 1.02])
+    return _style(fig, f"Precision–recall trade-off: {comparison.label_title(label)}", 650)
+
+
+def training_curves(comparison: Comparison, run_ids: list[int] | None = None) -> go.Figure:
+    """Training and validation loss, and validation F1, per logged step of the chosen runs."""
+    colours = experiment_colours(comparison)
+    curves = comparison.curves
+    wanted = run_ids if run_ids is not None else [r.id for r in comparison.runs]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09, subplot_titles=["Loss", "Validation F1"])
+    for run in comparison.runs:
+        if run.id not in wanted:
+            continue
+        exp = comparison.experiment(run.experiment_id)
+        c = curves[curves["run_id"] == run.id].sort_values("step")
+        name = f"{exp.name} · seed {run.seed}"
+        first = True
+        for col, column, dash, what in (
+            (1, "train_loss", "solid", "train loss"),
+            (1, "val_loss", "dash", "validation loss"),
+            (2, "val_macro_f1", "solid", "macro F1"),
+            (2, "val_micro_f1", "dot", "micro F1"),
+        ):
+            points = c[c[column].notna()]
+            if points.empty:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=points["epoch"].to_numpy(),
+                    y=points[column].to_numpy(),
+                    mode="lines+markers" if len(points) < 30 else "lines",
+                    line={"color": colours[exp.id], "dash": dash, "width": 2.5},
+                    marker={"size": 7},
+                    name=name,
+                    legendgroup=str(run.id),
+                    showlegend=first,
+                    meta=[run.id, column],
+                    hovertemplate=f"<b>{name}</b><br>{what} %{{y:.4f}}<br>epoch %{{x:.2f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            first = False
+    fig.update_xaxes(title="Epoch")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig = _style(
+        fig, "Training curves (solid: training loss / macro F1; dashed: validation loss; dotted: micro F1)", 600
+    )
+    fig.update_layout(legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top", "font": {"size": 14}})
+    return fig
+
+
+def synthetic_relation(results: Results) -> go.Figure:
+    """F1 change per label against the synthetic examples added, and against their reviewed accuracy."""
+    cmp = results.comparison
+    colours = experiment_colours(cmp)
+    rel = results.relation
+    has_review = rel["review_accuracy"].notna().any() if len(rel) else False
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=[
+            "Synthetic examples added",
+            "Reviewed label accuracy" if has_review else "Reviewed label accuracy (unavailable)",
+        ],
+    )
+    for exp in cmp.augmented:
+        r = rel[rel["experiment_id"] == exp.id]
+        custom = np.stack(
+            [
+                r["label_name"],
+                r["synthetic_added"].round(0),
+                r["real_train"].round(0),
+                [
+                    f"{a:.0%} of {n}" if n else "not reviewed"
+                    for a, n in zip(r["review_accuracy"], r["reviewed"], strict=True)
+                ],
+                r["f1_low_pp"],
+                r["f1_high_pp"],
+            ],
+            -1,
+        )
+        common = {
+            "y": r["f1_delta_pp"].to_numpy(),
+            "text": r["label"].tolist(),
+            "mode": "markers+text",
+            "textposition": "top center",
+            "textfont": {"size": 16},
+            "marker": {"color": colours[exp.id], "size": 15},
+            "error_y": {
+                "type": "data",
+                "symmetric": False,
+                "array": (r["f1_high_pp"] - r["f1_delta_pp"]).to_numpy(),
+                "arrayminus": (r["f1_delta_pp"] - r["f1_low_pp"]).to_numpy(),
+                "color": colours[exp.id],
+                "thickness": 1.5,
+            },
+            "customdata": custom,
+            "hovertemplate": (
+                f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ F1 %{{y:+.1f}} pp [%{{customdata[4]:+.1f}}, %{{customdata[5]:+.1f}}]"
+                "<br>synthetic added %{customdata[1]}, real %{customdata[2]}<br>review: %{customdata[3]}<extra></extra>"
+            ),
+            "name": exp.name,
+            "legendgroup": str(exp.id),
+        }
+        fig.add_trace(go.Scatter(x=r["synthetic_added"].to_numpy(), showlegend=True, **common), row=1, col=1)
+        if has_review:
+            fig.add_trace(go.Scatter(x=r["review_accuracy"].to_numpy(), showlegend=False, **common), row=1, col=2)
+    if not has_review:
+        fig.add_annotation(
+            text=cmp.review_note or "Review accuracy is unavailable.",
+            xref="x2 domain",
+            yref="y2 domain",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 16, "color": "#666"},
+        )
+        fig.update_xaxes(visible=False, row=1, col=2)
+    for axis in ("", "2"):
+        fig.add_shape(
+            type="line", x0=0, x1=1, y0=0, y1=0, xref=f"x{axis} domain", yref="y", line={"color": "#444", "width": 1.5}
+        )
+    fig.update_xaxes(title="synthetic training examples added", row=1, col=1)
+    fig.update_xaxes(title="share of reviewed labels judged correct", tickformat=".0%", range=[0, 1.05], row=1, col=2)
+    fig.update_yaxes(title="Δ F1 (pp)", row=1, col=1)
+    return _style(fig, "Does more — or better — synthetic data help a label? (Δ F1 with 95% interval)", 620)
+
+
+def all_figures(results: Results, pr_curves_by_label: dict[str, list[PRRun]]) -> dict[str, go.Figure]:
+    """Every chart of a comparison, by file-friendly name (what the export and the report include)."""
+    cmp = results.comparison
+    figures = {
+        "per_label_scores": metric_bars(results),
+        "deltas": delta_figure(results),
+        "delta_table": delta_table_figure(results),
+        "training_curves": training_curves(cmp),
+        "synthetic_vs_f1_change": synthetic_relation(results),
+    }
+    for label, curves in pr_curves_by_label.items():
+        figures[f"pr_{label}"] = pr_figure(cmp, curves, label)
+    return figures
