@@ -1,0 +1,368 @@
+"""The run engine: works through a run's queued cells with bounded concurrency per connection.
+
+For each cell: render the messages, call the model (the SDK retries with backoff; on top, our own
+retries honour Retry-After and pause the whole connection after a 429), log the call verbatim
+*before* parsing, parse, drop duplicates, and store the observations and mark the cell done in one
+transaction. A cell that keeps failing is marked failed with its reason; an error is never stored as a
+result. Database work runs on one writer thread so the event loop keeps the requests flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+from core import connections as conns
+from core.dedupe import Deduper
+from core.generation import Preview, RunConfig, progress_message
+from core.llm_client import CallResult, LLMClient
+from core.parsing import parse_response, response_format
+from core.prompts import Slot, build_messages, sample_examples
+from core.text import text_key
+from db import generation as q
+from db import jobs as jobq
+from db.projects import get_project
+
+FORMAT_MODES = ("json_schema", "json_object", "none")
+PROGRESS_EVERY_S = 1.0
+MAX_OWN_WAIT_S = 120.0
+
+
+class RateGate:
+    """Shared by every call to one connection: after a 429, nobody sends until the pause is over."""
+
+    def __init__(self):
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._until = max(self._until, loop.time() + seconds)
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._until - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+
+def backoff_s(attempt: int, base: float, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, MAX_OWN_WAIT_S)
+    return min(base * 2 ** (attempt - 1), 60.0) * random.uniform(0.5, 1.0)
+
+
+def format_rejected(result: CallResult) -> bool:
+    """The server refused the request because of `response_format` (llama.cpp, older servers)."""
+    if result.ok or result.http_status not in (400, 422, 500):
+        return False
+    text = f"{result.error or ''} {result.raw_response or ''}".lower()
+    return "response_format" in text or "json_schema" in text
+
+
+def first_mode(conn) -> str:
+    # llama.cpp's server understands json_object with a schema (a grammar), not json_schema.
+    return "json_object" if conn.kind == "embedded" else "json_schema"
+
+
+def request_params(config: RunConfig, n: int, mode: str) -> dict:
+    params = {"temperature": config.temperature, "max_tokens": config.tokens_for(n)}
+    fmt = response_format(n, mode)
+    if fmt:
+        params["response_format"] = fmt
+    return params
+
+
+def call_row(result: CallResult, conn, model, messages, params, **provenance) -> dict:
+    return {
+        **provenance,
+        "connection_id": conn.id,
+        "model": model,
+        "messages_json": json.dumps(messages, ensure_ascii=False),
+        "params_json": json.dumps(params, ensure_ascii=False),
+        "raw_response": result.raw_response,
+        "content": result.content,
+        "http_status": result.http_status,
+        "http_attempts_json": json.dumps(result.http_attempts),
+        "status": result.status,
+        "error": result.error,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+        "cost_usd": conn.cost(result.tokens_in, result.tokens_out),
+        "latency_ms": result.latency_ms,
+    }
+
+
+class RunEngine:
+    def __init__(self, db, run_id: int, job_id: int | None = None, db_path=None):
+        self.db = db
+        self.run_id = run_id
+        self.job_id = job_id
+        self.db_path = db_path
+        self.run = q.get_run(db, run_id)
+        if self.run is None:
+            raise ValueError(f"Generation run {run_id} does not exist.")
+        self.config = RunConfig(**{k: v for k, v in self.run["config"].items() if k in RunConfig.__dataclass_fields__})
+        self.project = get_project(db, self.run["project_id"])
+        self.version = q.get_version(db, self.run["template_version_id"])
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-db")
+        self.clients: dict[int, LLMClient] = {}
+        self.connections: dict[int, conns.Connection] = {}
+        self.gates: dict[int, RateGate] = {}
+        self.modes: dict[tuple[int, str], str] = {}
+        self.dedupe = Deduper()
+        self._examples: dict[str, list[str]] = {}
+        self.cancelled = False
+
+    async def _in_db(self, fn, *args):
+        """Run database work on the single writer thread (the connection is only ever used there)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    # -- setup
+
+    def _connection(self, connection_id: int) -> conns.Connection:
+        row = q.get_connection(self.db, connection_id)
+        if row is not None:
+            return conns.from_row(row)
+        snapshot = self.run["config"].get("connections", {}).get(str(connection_id))
+        if snapshot is None:
+            raise ValueError(f"Connection {connection_id} used by this run no longer exists.")
+        return conns.from_snapshot(snapshot)
+
+    def _setup(self) -> None:
+        for choice in self.run["models"]:
+            cid = int(choice["connection_id"])
+            if cid in self.clients:
+                continue
+            conn = self._connection(cid)
+            base_url = conns.endpoint(conn, self.db_path)
+            self.connections[cid] = conn
+            self.clients[cid] = LLMClient(
+                base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=self.config.sdk_max_retries
+            )
+            self.gates[cid] = RateGate()
+        self.dedupe.add_many(q.project_texts(self.db, self.project.id, "real"), "real")
+        self.dedupe.add_many(q.run_texts(self.db, self.run_id), "synthetic")
+
+    def _concurrency(self, connection_id: int) -> int:
+        override = self.config.concurrency.get(str(connection_id))
+        return max(1, int(override or self.connections[connection_id].max_concurrency))
+
+    # -- the run
+
+    async def execute(self) -> dict:
+        await self._in_db(self._setup)
+        await self._in_db(q.mark_run_started, self.db, self.run_id)
+        reporter = asyncio.create_task(self._report_progress())
+        try:
+            while True:
+                cells = await self._in_db(q.queued_cells, self.db, self.run_id)
+                if cells:
+                    await self._work(cells)
+                if self.cancelled:
+                    raise jobq.Cancelled()
+                if await self._in_db(q.finish_run_if_complete, self.db, self.run_id):
+                    break
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            for client in self.clients.values():
+                await client.aclose()
+            self._writer.shutdown(wait=True)  # from here on the connection is used on this thread again
+        counts = q.run_counts(self.db, self.run_id)
+        if self.job_id:
+            done = counts["cells_done"] + counts["cells_failed"]
+            try:
+                jobq.progress(self.db, self.job_id, done, counts["cells_total"], progress_message(counts))
+            except jobq.Cancelled:
+                pass  # asked to stop just as the last cell finished: the run is complete anyway
+        return counts
+
+    async def _work(self, cells: list[dict]) -> None:
+        queues: dict[int, asyncio.Queue] = {}
+        for cell in cells:
+            queues.setdefault(cell["connection_id"], asyncio.Queue()).put_nowait(cell)
+        self._workers = [
+            asyncio.create_task(self._worker(queue))
+            for cid, queue in queues.items()
+            for _ in range(min(self._concurrency(cid), queue.qsize()))
+        ]
+        try:
+            await asyncio.gather(*self._workers)
+        except asyncio.CancelledError:
+            if not self.cancelled:
+                raise
+        finally:
+            for task in self._workers:
+                task.cancel()
+
+    async def _worker(self, queue: asyncio.Queue) -> None:
+        while not self.cancelled:
+            try:
+                cell = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                await self._process(cell)
+            except Exception as exc:  # an unexpected problem with one cell fails that cell, not the run
+                await self._in_db(q.fail_cell, self.db, cell["id"], f"{type(exc).__name__}: {exc}")
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            if not self.job_id:
+                continue
+            try:
+                await self._in_db(self._progress_once)
+            except jobq.Cancelled:
+                self.cancelled = True
+                for task in getattr(self, "_workers", []):
+                    task.cancel()
+                return
+
+    def _progress_once(self) -> None:
+        counts = q.run_counts(self.db, self.run_id)
+        done = counts["cells_done"] + counts["cells_failed"]
+        jobq.progress(self.db, self.job_id, done, counts["cells_total"], progress_message(counts))
+
+    # -- one cell
+
+    def _slot(self, cell: dict) -> Slot:
+        examples: tuple[str, ...] = ()
+        if self.config.n_examples > 0:
+            key = f"{cell['facets_json']}|{cell['model']}|{cell['cell_index']}"
+            examples = sample_examples(
+                self.db, self.project.id, cell["label_code"], self.config.n_examples, self.config.seed, key
+            )
+        return Slot(cell["label_code"], json.loads(cell["facets_json"]), cell["n_requested"], examples)
+
+    async def _process(self, cell: dict) -> None:
+        cid, model = cell["connection_id"], cell["model"]
+        conn, client, gate = self.connections[cid], self.clients[cid], self.gates[cid]
+        slot = await self._in_db(self._slot, cell) if self.config.n_examples > 0 else self._slot(cell)
+        try:
+            messages = build_messages(self.version["system"], self.version["user"], self.project, slot)
+        except ValueError as exc:  # a template that cannot render this cell: fails the cell, not the run
+            await self._in_db(q.fail_cell, self.db, cell["id"], str(exc))
+            return
+        attempt = 0
+        while attempt < self.config.max_attempts:
+            attempt += 1
+            await gate.wait()
+            mode = self.modes.setdefault((cid, model), first_mode(conn))
+            params = request_params(self.config, slot.n, mode)
+            result = await client.chat(model, messages, params)
+            row = call_row(
+                result,
+                conn,
+                model,
+                messages,
+                params,
+                purpose="run",
+                project_id=self.project.id,
+                run_id=self.run_id,
+                cell_id=cell["id"],
+                template_version_id=self.version["id"],
+                attempt=attempt,
+            )
+            call_id = await self._in_db(q.insert_call, self.db, row)  # logged verbatim before parsing
+            if format_rejected(result) and mode != FORMAT_MODES[-1]:
+                self.modes[(cid, model)] = FORMAT_MODES[FORMAT_MODES.index(mode) + 1]
+                attempt -= 1  # the server's limitation, not this cell's failure
+                continue
+            if result.ok:
+                parsed = parse_response(result.content, slot.n)
+                await self._in_db(
+                    q.record_parse, self.db, call_id, parsed.method, len(parsed.observations), parsed.error
+                )
+                if parsed.ok:
+                    await self._in_db(self._store, cell, call_id, parsed.observations)
+                    return
+                error, retryable = f"Could not read observations from the answer: {parsed.error}", True
+            else:
+                error, retryable = result.error, result.retryable
+                if result.http_status == 429:
+                    gate.pause(backoff_s(attempt, self.config.retry_base_s, result.retry_after_s))
+            if not retryable or attempt >= self.config.max_attempts:
+                reason = f"{error} (attempt {attempt} of {self.config.max_attempts}, call {call_id})"
+                await self._in_db(q.fail_cell, self.db, cell["id"], reason)
+                return
+            await asyncio.sleep(backoff_s(attempt, self.config.retry_base_s, result.retry_after_s))
+
+    def _store(self, cell: dict, call_id: int, texts: list[str]) -> bool:
+        """Drop duplicates (within the run, against real data) and store the rest; on the writer thread."""
+        kept, dropped = [], []
+        facets_json = cell["facets_json"]
+        for text in texts:
+            key = text_key(text)
+            match = self.dedupe.check_and_add(text, "synthetic", key)
+            if match:
+                dropped.append(
+                    {
+                        "text": text,
+                        "kind": match.kind,
+                        "matched_source": match.source,
+                        "matched_text": match.text,
+                        "similarity": match.similarity,
+                    }
+                )
+                continue
+            kept.append(
+                {
+                    "project_id": self.project.id,
+                    "text": text,
+                    "text_key": key,
+                    "labels_json": json.dumps([cell["label_code"]]),
+                    "facets_json": facets_json,
+                    "run_id": self.run_id,
+                    "template_version_id": self.version["id"],
+                    "model": cell["model"],
+                }
+            )
+        return q.complete_cell(self.db, cell, call_id, len(texts), kept, dropped)
+
+
+async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None) -> Preview:
+    """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
+    base_url = conns.endpoint(conn, db_path)
+    client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
+    mode = first_mode(conn)
+    try:
+        while True:
+            params = request_params(config, n, mode)
+            result = await client.chat(model, messages, params)
+            row = call_row(
+                result,
+                conn,
+                model,
+                messages,
+                params,
+                purpose="preview",
+                project_id=project_id,
+                template_version_id=version_id,
+                attempt=1,
+            )
+            call_id = q.insert_call(db, row)
+            if format_rejected(result) and mode != FORMAT_MODES[-1]:
+                mode = FORMAT_MODES[FORMAT_MODES.index(mode) + 1]
+                continue
+            break
+    finally:
+        await client.aclose()
+    parsed = parse_response(result.content, n) if result.ok else None
+    if parsed is not None:
+        q.record_parse(db, call_id, parsed.method, len(parsed.observations), parsed.error)
+    error = result.error if not result.ok else (None if parsed.ok else f"Could not read observations: {parsed.error}")
+    return Preview(
+        messages=messages,
+        observations=parsed.observations if parsed else [],
+        call_id=call_id,
+        status="ok" if result.ok and parsed.ok else "error",
+        error=error,
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        latency_ms=result.latency_ms,
+        cost_usd=conn.cost(result.tokens_in, result.tokens_out),
+        raw_response=result.raw_response,
+        parse_method=parsed.method if parsed else None,
+    )

@@ -1,0 +1,212 @@
+"""A small OpenAI-compatible HTTP server for tests and benchmarks (127.0.0.1 only).
+
+Serves GET /v1/models and POST /v1/chat/completions with a configurable latency, and answers with
+`{"observations": [...]}` holding as many varied sentences as the prompt's "Write N" asks for. Faults
+can be injected for every request whose messages contain a marker (`rules["A2"] = "500"`), or once
+(`inject("429", "500")`: the next requests no rule matches get them, in order):
+
+  429              rate limited, no Retry-After
+  429_retry_after  rate limited with Retry-After (`retry_after_s`)
+  500              internal server error
+  timeout          answers only after `timeout_sleep_s` (longer than the client's timeout)
+  invalid_json     status 200 with a body that is not JSON
+  truncated        the content is JSON cut off mid-string (finish_reason "length")
+  empty_choices    status 200 with "choices": []
+  fenced           the JSON inside a ```json fence with chatter around it
+  numbered         a numbered list instead of JSON
+  repeat           the same sentences as the first answer this server gave
+  format_400       400 if the request has a response_format (as some servers do)
+
+Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODEL = "fake-model"
+_WORDS = (
+    "child teacher parent classroom playground toy train block puzzle song book window door light noise music "
+    "lunch snack bedtime bath morning evening visit clinic therapist sibling cousin peer friend group circle "
+    "lines spins flaps rocks hums repeats watches avoids ignores follows points smiles cries laughs screams "
+    "covers ears eyes hands feet shoes socks label sticker colour shape number letter clock calendar route "
+    "bus car bicycle garden sand water paint crayon paper spoon cup plate blanket pillow fan wheel door switch"
+).split()
+_WRITE_N = re.compile(r"[Ww]rite (\d+)")
+
+
+class FakeOpenAI:
+    def __init__(self, latency_s: float = 0.0, port: int = 0, retry_after_s: float = 0.2, timeout_sleep_s: float = 3.0):
+        self.latency_s = latency_s
+        self.retry_after_s = retry_after_s
+        self.timeout_sleep_s = timeout_sleep_s
+        self.rules: dict[str, str] = {}
+        self.requests: list[dict] = []
+        self.auth_headers: list[str] = []
+        self._once: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._first_texts: list[str] | None = None
+        self.fixed_texts: list[str] | None = None  # when set, every answer holds these texts
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeOpenAI:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def inject(self, *faults: str) -> None:
+        with self._lock:
+            self._once.extend(faults)
+
+    @property
+    def chat_requests(self) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    # -- answers
+
+    def _next_fault(self, body: dict) -> str | None:
+        """A standing rule for these messages first; otherwise the next one-off fault, if any."""
+        text = json.dumps(body.get("messages", []))
+        for marker, fault in list(self.rules.items()):
+            if marker in text:
+                return fault
+        with self._lock:
+            return self._once.popleft() if self._once else None
+
+    def _texts(self, n: int) -> list[str]:
+        if self.fixed_texts is not None:
+            return list(self.fixed_texts)
+        with self._lock:
+            self._counter += 1
+            rng = random.Random(self._counter)
+        texts = [" ".join(rng.choice(_WORDS) for _ in range(14)).capitalize() + "." for _ in range(n)]
+        with self._lock:
+            if self._first_texts is None:
+                self._first_texts = texts
+        return texts
+
+    def completion(self, body: dict, fault: str | None) -> tuple[int, dict, bytes]:
+        """(status, headers, body bytes) for a chat completion request."""
+        messages = body.get("messages", [])
+        prompt = " ".join(str(m.get("content", "")) for m in messages)
+        match = _WRITE_N.search(prompt)
+        n = int(match.group(1)) if match else 1
+        if fault == "429":
+            return 429, {}, _error("Rate limit reached (no retry hint).", "rate_limit_exceeded")
+        if fault == "429_retry_after":
+            return 429, {"Retry-After": f"{self.retry_after_s:g}"}, _error("Rate limit reached.", "rate_limit_exceeded")
+        if fault == "500":
+            return 500, {}, _error("The server had an error while processing your request.", "server_error")
+        if fault == "invalid_json":
+            return 200, {}, b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "oops'
+        if fault == "format_400" and "response_format" in body:
+            return 400, {}, _error("Invalid parameter: response_format is not supported by this server.", "bad")
+        texts = self._first_texts if fault == "repeat" and self._first_texts else self._texts(n)
+        content = json.dumps({"observations": texts})
+        finish = "stop"
+        if fault == "truncated":
+            content, finish = content[: max(len(content) - 25, 20)], "length"
+        elif fault == "fenced":
+            content = "Sure! Here they are:\n```json\n" + content + "\n```\nLet me know if you need more."
+        elif fault == "numbered":
+            content = "Here are the observations:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(texts, 1))
+        choices = (
+            []
+            if fault == "empty_choices"
+            else [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}]
+        )
+        answer = {
+            "id": f"chatcmpl-{self._counter}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", MODEL),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": max(1, len(prompt) // 4),
+                "completion_tokens": max(1, len(content) // 4),
+                "total_tokens": max(1, len(prompt) // 4) + max(1, len(content) // 4),
+            },
+        }
+        return 200, {}, json.dumps(answer).encode()
+
+
+def _error(message: str, code: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": code, "code": code}}).encode()
+
+
+def _handler(server: FakeOpenAI):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _send(self, status: int, headers: dict, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout fault)
+
+        def do_GET(self):
+            server.auth_headers.append(self.headers.get("Authorization", ""))
+            server.requests.append({"path": self.path, "body": None})
+            if self.path.rstrip("/").endswith("/models"):
+                data = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "tests"}]}
+                return self._send(200, {}, json.dumps(data).encode())
+            self._send(404, {}, _error(f"No route {self.path}", "not_found"))
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            server.auth_headers.append(self.headers.get("Authorization", ""))
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self._send(400, {}, _error("Request body is not JSON.", "invalid_request_error"))
+            server.requests.append({"path": self.path, "body": body})
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                return self._send(404, {}, _error(f"No route {self.path}", "not_found"))
+            fault = server._next_fault(body)
+            if fault == "timeout":
+                time.sleep(server.timeout_sleep_s)
+            elif server.latency_s:
+                time.sleep(server.latency_s)
+            self._send(*server.completion(body, fault))
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server for tests and benchmarks.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    args = parser.parse_args()
+    fake = FakeOpenAI(latency_s=args.latency_ms / 1000, port=args.port)
+    print(f"READY {fake.base_url}", flush=True)
+    fake.httpd.serve_forever(poll_interval=0.05)
+
+
+if __name__ == "__main__":
+    main()

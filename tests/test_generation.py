@@ -1,0 +1,226 @@
+"""Generation runs against a real OpenAI-compatible HTTP server (the fake one), through the real SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import generation as gen
+from core.worker import recover_orphans, run_job
+from db import connect
+from db import generation as q
+from db import jobs as jobq
+from tests import generation_fixtures
+
+ROOT = Path(__file__).resolve().parent.parent
+fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
+
+
+def db_path(db) -> Path:
+    return Path(db.execute("PRAGMA database_list").fetchone()[2])
+
+
+def run_queued_job(db) -> dict:
+    job = jobq.claim_next(db, ["generation"])
+    assert job is not None
+    run_job(db_path(db), job["id"])
+    return jobq.get(db, job["id"])
+
+
+def small_plan(study, labels=("A2", "B1"), genders=("boy", "girl"), per_cell=4, per_call=2) -> gen.Plan:
+    return gen.Plan(list(labels), {"gender": list(genders)}, study["models"], per_cell=per_cell, per_call=per_call)
+
+
+FAST = gen.RunConfig(sdk_max_retries=1, max_attempts=3, retry_base_s=0.02)
+
+
+def cells(db, run_id):
+    return list(db.query("SELECT * FROM generation_cells WHERE run_id = ? ORDER BY id", [run_id]))
+
+
+def test_run_with_faults_ends_every_cell_done_or_failed_with_its_reason(study):
+    db, fake = study["db"], study["fake"]
+    # One-off faults the retries get past, and labels whose every call fails.
+    fake.inject("429", "429_retry_after", "500", "timeout", "invalid_json", "truncated", "empty_choices", "fenced")
+    fake.rules["Relationships"] = "500"  # label A3: the server always errors
+    fake.rules["Sensory reactivity"] = "invalid_json"  # label B4: always a garbled body
+    plan = small_plan(study, labels=("A2", "A3", "B1", "B4"))
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
+
+    job = run_queued_job(db)
+
+    assert job["status"] == "done"
+    rows = cells(db, run_id)
+    assert len(rows) == 4 * 2 * 2 and {r["status"] for r in rows} <= {"done", "failed"}
+    by_label = {code: [r for r in rows if r["label_code"] == code] for code in ("A2", "A3", "B1", "B4")}
+    assert all(r["status"] == "done" and r["n_kept"] >= 1 for code in ("A2", "B1") for r in by_label[code])
+    assert all(r["status"] == "failed" for r in by_label["A3"] + by_label["B4"])
+    assert all("HTTP 500: The server had an error" in r["error"] for r in by_label["A3"])
+    assert all("not valid JSON" in r["error"] for r in by_label["B4"])
+    assert all(r["attempts"] == FAST.max_attempts for r in by_label["A3"])
+    # Every call is in the log; garbled bodies are kept verbatim, and errors never became observations.
+    calls = q.list_calls(db, run_id=run_id, limit=1000)
+    assert sum(r["attempts"] for r in rows) == len(calls)
+    garbled = [c for c in calls if c["cell_id"] in {r["id"] for r in by_label["B4"]}]
+    assert garbled and all(c["raw_response"].startswith('{"id": "chatcmpl-broken"') for c in garbled)
+    assert any(json.loads(c["http_attempts_json"])[:2] == [429, 200] for c in calls)
+    kept = q.run_observations(db, run_id)
+    assert len(kept) == sum(r["n_kept"] for r in rows)
+    assert {json.loads(o["labels_json"])[0] for o in kept} == {"A2", "B1"}
+    # Provenance on every observation.
+    assert all(o["call_id"] and o["cell_id"] and o["template_version_id"] == study["version_id"] for o in kept)
+    assert all(o["model"] == "fake-model" and json.loads(o["facets_json"])["gender"] in ("boy", "girl") for o in kept)
+    counts = gen.run_counts(db, run_id)
+    assert counts["cells_failed"] == 8 and counts["tokens_in"] > 0 and counts["cost_usd"] > 0
+    assert q.get_run(db, run_id)["status"] == "done"
+
+
+def test_truncated_and_fenced_answers_are_read_and_their_raw_text_kept(study):
+    db, fake = study["db"], study["fake"]
+    fake.rules["girl"] = "truncated"
+    fake.rules["boy"] = "numbered"
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), FAST)
+    run_queued_job(db)
+    calls = q.list_calls(db, run_id=run_id)
+    methods = {c["parse_method"] for c in calls}
+    assert methods == {"truncated_json", "list"}
+    truncated = [c for c in calls if c["parse_method"] == "truncated_json"]
+    assert all(not c["content"].rstrip().endswith("}") and c["n_parsed"] >= 1 for c in truncated)
+    assert all(r["status"] == "done" for r in cells(db, run_id))
+
+
+def test_retry_failed_cells_requeues_and_finishes_them(study):
+    db, fake = study["db"], study["fake"]
+    fake.rules["Nonverbal communication"] = "500"
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study), FAST)
+    run_queued_job(db)
+    assert gen.run_counts(db, run_id)["cells_failed"] == 4
+
+    fake.rules.clear()  # the server recovered
+    assert gen.retry_failed_cells(db, run_id) == 4
+    assert q.get_run(db, run_id)["status"] == "queued"
+    run_queued_job(db)
+
+    counts = gen.run_counts(db, run_id)
+    assert counts["cells_done"] == counts["cells_total"] == 8 and counts["cells_failed"] == 0
+    assert q.get_run(db, run_id)["status"] == "done"
+
+
+def test_duplicates_are_dropped_within_the_run_and_against_real_data(study):
+    db, fake = study["db"], study["fake"]
+    new = "During circle time the girl covers both ears and hums loudly whenever the class sings."
+    fake.fixed_texts = [
+        "He lines up his toy cars along the window sill every morning and cries if one is moved.",  # real, exact
+        "She repeats whole sentences from her favourite cartoon whenever she is anxious.",  # real, near
+        new,
+        "  during CIRCLE time the girl covers both ears and hums loudly whenever the class sings ",  # exact
+        "During circle time the girl covers both her ears and hums loudly whenever the class sings.",  # near
+    ]
+    plan = small_plan(study, labels=("B4",), genders=("girl",), per_cell=10, per_call=5)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
+    run_queued_job(db)
+
+    kept = q.run_observations(db, run_id)
+    assert [o["text"] for o in kept] == [new]
+    dropped = {(d["kind"], d["matched_source"]) for d in q.run_duplicates(db, run_id)}
+    assert dropped == {("exact", "real"), ("near", "real"), ("exact", "synthetic"), ("near", "synthetic")}
+    counts = gen.run_counts(db, run_id)
+    assert counts["duplicates"] == 9 and counts["observations"] == 1  # the second cell repeated all five
+
+
+def test_cancel_keeps_unfinished_cells_and_resume_finishes_them(study):
+    db, fake = study["db"], study["fake"]
+    fake.latency_s = 0.15
+    plan = small_plan(study, labels=("A2", "A3", "B1", "B4"), genders=("boy", "girl", "unspecified"), per_cell=4)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
+    run = q.get_run(db, run_id)
+    gen.cancel_run(db, run_id)  # cancelled before any worker took it
+    assert jobq.get(db, run["job_id"])["status"] == "cancelled"
+    assert q.get_run(db, run_id)["status"] == "cancelled"
+    assert gen.run_counts(db, run_id)["cells_queued"] == 24
+
+    fake.latency_s = 0.0
+    assert gen.resume_run(db, run_id)
+    run_queued_job(db)
+    assert gen.run_counts(db, run_id)["cells_done"] == 24
+
+
+@pytest.mark.slow
+def test_run_killed_with_sigkill_resumes_without_losing_or_repeating_cells(study):
+    db, fake = study["db"], study["fake"]
+    fake.latency_s = 0.1
+    plan = small_plan(study, labels=("A2", "A3", "B1", "B4"), genders=("boy", "girl", "unspecified"), per_cell=6)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
+    total = len(cells(db, run_id))
+    job = jobq.claim_next(db, ["generation"])
+    child = subprocess.Popen(
+        [sys.executable, "-m", "core.worker", "--db", str(db_path(db)), "--run-job", str(job["id"])], cwd=ROOT
+    )
+    jobq.set_pid(db, job["id"], child.pid)
+    deadline = time.monotonic() + 60
+    while gen.run_counts(db, run_id)["cells_done"] < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    done_before = {r["id"]: r["call_id"] for r in cells(db, run_id) if r["status"] == "done"}
+    assert 6 <= len(done_before) < total
+
+    # The app (or the supervisor) notices the dead process and requeues the resumable job.
+    assert recover_orphans(connect(db_path(db))) == [job["id"]]
+    assert jobq.get(db, job["id"])["status"] == "queued"
+    finished = run_queued_job(db)
+
+    assert finished["status"] == "done"
+    rows = cells(db, run_id)
+    assert all(r["status"] == "done" for r in rows)
+    assert {r["id"]: r["call_id"] for r in rows if r["id"] in done_before} == done_before  # untouched
+    per_cell = {r["id"]: r["n_kept"] for r in rows}
+    stored = db.execute(
+        "SELECT cell_id, COUNT(*), COUNT(DISTINCT call_id) FROM observations WHERE run_id = ? GROUP BY cell_id",
+        [run_id],
+    ).fetchall()
+    assert len(stored) == total
+    assert all(n == per_cell[cell_id] and calls == 1 for cell_id, n, calls in stored)  # one call's worth each
+    assert sum(n for _, n, _ in stored) == sum(per_cell.values()) == total * 2
+
+
+def test_paper_preset_and_estimate(study):
+    db = study["db"]
+    plan = gen.paper_plan(study["project"], study["models"])
+    assert (len(plan.labels), len(plan.combos(study["project"])), plan.per_cell) == (4, 3, 200)
+    est = gen.estimate(db, study["project"], q.get_version(db, study["version_id"]), plan, gen.RunConfig())
+    assert est.observations == 4 * 3 * 200 and est.calls == 4 * 3 * 20
+    assert est.tokens_in > est.calls * 100 and est.tokens_out >= est.observations * 40
+    assert est.cost_usd == pytest.approx((est.tokens_in * 1.0 + est.tokens_out * 2.0) / 1e6)
+
+
+def test_preview_is_logged_but_adds_no_data(study):
+    db = study["db"]
+    version = q.get_version(db, study["version_id"])
+    from core.prompts import Slot
+
+    result = gen.preview(
+        db, study["project"], version, Slot("B1", {"gender": "boy"}, 3), study["connection_id"], "fake-model", FAST
+    )
+    assert result.status == "ok" and len(result.observations) == 3 and result.tokens_out > 0
+    assert "a boy showing this DSM-5 autism criterion" in result.messages[-1]["content"]
+    calls = q.list_calls(db, purpose="preview")
+    assert len(calls) == 1 and calls[0]["raw_response"] == result.raw_response
+    assert db.execute("SELECT COUNT(*) FROM observations WHERE source = 'synthetic'").fetchone()[0] == 0
+
+
+def test_server_that_rejects_response_format_gets_plain_requests(study):
+    db, fake = study["db"], study["fake"]
+    fake.rules["Nonverbal"] = "format_400"
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), FAST)
+    run_queued_job(db)
+    assert gen.run_counts(db, run_id)["cells_done"] == 4
+    sent = [r["body"] for r in fake.chat_requests]
+    assert "response_format" in sent[0] and "response_format" not in sent[-1]
