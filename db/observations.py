@@ -119,7 +119,7 @@ def text_lengths(db, project_id: int, source: str | None = None) -> list[dict]:
             f"""
             SELECT source, COALESCE(split, 'synthetic') AS split, length(text) AS chars,
                    length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 AS words
-            FROM observations WHERE {where}
+            FROM observations WHERE {where} ORDER BY id
             """,
             params,
         )
