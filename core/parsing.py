@@ -53,6 +53,7 @@ def response_format(n: int, mode: str = "json_schema") -> dict | None:
         # llama.cpp's server: a grammar from the schema; ask for real sentences, not "..." placeholders.
         items["minItems"] = 1
         items["items"]["minLength"] = 20
+        items["items"]["maxLength"] = 300
         return {"type": "json_object", "schema": schema}
     return None
 
@@ -90,7 +91,7 @@ def _from_json(value) -> list[str] | None:
 
 def _first_json_value(text: str):
     """Decode the first JSON object or list in text that has other text around it."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # models put raw newlines inside strings
     for match in re.finditer(r"[\[{]", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())
@@ -109,7 +110,7 @@ def _truncated_strings(text: str) -> list[str]:
     items = []
     for match in _JSON_STRING.finditer(text, start + 1):
         try:
-            items.append(json.loads(f'"{match.group(1)}"'))
+            items.append(json.loads(f'"{match.group(1)}"', strict=False))
         except ValueError:
             continue
     return [o for o in map(clean_observation, items) if o]
@@ -130,7 +131,7 @@ def parse_response(content: str | None, n: int | None = None) -> ParseResult:
 
 def _parse(text: str) -> ParseResult:
     try:
-        found = _from_json(json.loads(text))
+        found = _from_json(json.loads(text, strict=False))
         if found is not None:
             return ParseResult(found, "json")
     except ValueError:
@@ -139,7 +140,7 @@ def _parse(text: str) -> ParseResult:
     inner = fence.group(1).strip() if fence else None
     if inner:
         try:
-            found = _from_json(json.loads(inner))
+            found = _from_json(json.loads(inner, strict=False))
             if found is not None:
                 return ParseResult(found, "fenced_json")
         except ValueError:
