@@ -130,6 +130,9 @@ def ensure_default_projects(db) -> None:
         rubric=HOC_RUBRIC,
     )
     seed_hoc_observations(db, hoc_id)
+    from core.prompts import ensure_default_templates  # each default project starts with a prompt template
+
+    ensure_default_templates(db)
 
 
 def seed_hoc_observations(db, project_id: int) -> None:

@@ -1,0 +1,55 @@
+"""The Connections, Prompt Studio and Generate pages, driven through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from db import connect
+from db import generation as q
+from db.projects import project_id_by_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def open_page(page: str, project: str = "Autism DSM-5") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.session_state["project_id"] = project_id_by_name(connect(), project)
+    at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_connections_page_saves_a_connection_without_its_key():
+    at = open_page("pages/connections.py")
+    at.selectbox(key="conn_preset").set_value("Ollama").run()
+    assert at.text_input(key="conn_base_url").value == "http://localhost:11434/v1"
+    at.text_input(key="conn_name").set_value("My Ollama").run()
+    at.button[0].click().run()  # Save connection
+    assert not at.exception
+    assert any("Saved connection 'My Ollama'" in s.value for s in at.success)
+    names = [r["name"] for r in q.list_connections(connect())]
+    assert "My Ollama" in names and "Embedded SmolLM2 (offline)" in names
+
+
+def test_prompt_studio_renders_messages_and_reports_template_errors_with_their_line():
+    at = open_page("pages/prompt_studio.py")
+    assert at.title[0].value == "Prompt Studio · Autism DSM-5"
+    codes = [c.value for c in at.code]
+    assert any(
+        "Write 3 short, distinct clinical observations of a boy showing this DSM-5 autism criterion" in c for c in codes
+    )
+    user_area = next(t for t in at.text_area if t.label == "User message")
+    user_area.set_value("Write {{ n }} notes\nabout a {{ facets.gendr }} child").run()
+    errors = [e.value for e in at.error]
+    assert "User message, line 2: undefined variable: 'dict object' has no attribute 'gendr'" in errors
+
+
+def test_generate_page_offers_the_papers_plan_with_an_estimate():
+    at = open_page("pages/generate.py")
+    at.radio(key="gen_preset").set_value("paper").run()
+    assert not at.exception
+    info = " ".join(i.value for i in at.info)
+    assert "420 calls for 4,200 observations" in info
