@@ -93,14 +93,21 @@ def cooccurrence_figure(matrix: pd.DataFrame) -> go.Figure:
 
 
 def text_length_figure(lengths: pd.DataFrame, unit: str = "words") -> go.Figure:
-    """Overlaid histograms of text length per split (and synthetic)."""
+    """Overlaid histograms of text length per split (and synthetic), as shares of each split."""
     fig = go.Figure()
+    longest = int(lengths[unit].quantile(0.99)) if len(lengths) else 1
+    bin_size = max(1, round(longest / 40))
     for split in [s for s in SPLIT_ORDER if s in set(lengths.split)]:
         part = lengths[lengths.split == split]
         fig.add_histogram(
-            name=split, x=list(part[unit]), opacity=0.65, marker_color=SPLIT_COLOURS.get(split), nbinsx=50
+            name=split,
+            x=list(part[unit]),
+            opacity=0.6,
+            marker_color=SPLIT_COLOURS.get(split),
+            histnorm="percent",  # splits differ in size; shares make their shapes comparable
+            xbins=dict(size=bin_size),
         )
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title=f"text length ({unit})")
-    fig.update_yaxes(title="observations", gridcolor="#e5e5e5")
+    fig.update_yaxes(title="% of the split's observations", gridcolor="#e5e5e5")
     return _layout(fig, "Text length distribution")

@@ -291,9 +291,12 @@ def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> _Table:
     return _Table(columns, records(), kind)
 
 
-def _chain_first(first: str, rest):
+def _chain_first(first, rest):
     yield first
-    yield from rest
+    # A plain loop, not `yield from`: closing this generator early (a preview stops after a few rows)
+    # must not close `rest`, which may wrap the caller's upload.
+    for item in rest:  # noqa: UP028
+        yield item
 
 
 def _jsonl_table(handle: BinaryIO, filename: str, encoding: str) -> _Table:

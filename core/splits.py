@@ -49,7 +49,7 @@ def stratified_split(
     rng.shuffle(order)
     example_labels = [sorted({index[c] for c in label_sets[i]}) for i in range(n)]
 
-    folds = range(3)
+    folds = (0, 1, 2)
     wanted = [r * n for r in ratios]  # examples each split still wants
     per_label_total = [0] * len(codes)
     for labels in example_labels:
@@ -73,8 +73,11 @@ def stratified_split(
         for i in by_label[lab]:
             if assigned[i] >= 0:
                 continue
-            best = max(want)
-            candidates = [f for f in folds if want[f] == best]
+            # Only splits that still have room compete: without this, small files (where every label's
+            # wanted validation share is below one example) leave the validation split empty.
+            room = folds if min(wanted) > 0 else ([f for f in folds if wanted[f] > 0] or folds)
+            best = max(want[f] for f in room)
+            candidates = [f for f in room if want[f] == best]
             if len(candidates) > 1:
                 most = max(wanted[f] for f in candidates)
                 candidates = [f for f in candidates if wanted[f] == most]

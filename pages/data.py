@@ -80,17 +80,17 @@ with overview:
     if not summary.total:
         st.info("This project has no observations yet: import a file in the **Import** tab.")
     else:
+        controls = iter(st.columns([1, 1, 3]))
         source = "real"
         if summary.synthetic:
-            source = st.segmented_control("Data", ["real", "synthetic"], default="real", key="data_source") or "real"
+            source = next(controls).segmented_control("Labels of", ["real", "synthetic"], default="real") or "real"
+        value = next(controls).segmented_control(
+            "Label bars show", ["share", "n"], default="share", format_func={"share": "% of split", "n": "count"}.get
+        )
         left, right = st.columns(2)
         left.plotly_chart(data_figures.split_counts_figure(data_stats.split_counts(db(), project.id)))
         dist = data_stats.label_distribution(db(), project, source)
-        with right:
-            value = st.radio(
-                "Show", ["share", "n"], horizontal=True, format_func={"share": "% of split", "n": "count"}.get
-            )
-            st.plotly_chart(data_figures.label_distribution_figure(dist, value), key="label_distribution")
+        right.plotly_chart(data_figures.label_distribution_figure(dist, value or "share"), key="label_distribution")
         left, right = st.columns(2)
         left.plotly_chart(data_figures.cooccurrence_figure(data_stats.cooccurrence(db(), project, source)))
         right.plotly_chart(data_figures.text_length_figure(data_stats.lengths(db(), project.id)))
@@ -120,12 +120,23 @@ def observation_browser() -> None:
         if total
         else "No observations match."
     )
-    st.dataframe(
-        frame,
+    optional = [c for c in ("external_id", "model") if frame[c].isna().all()]
+    picked = st.dataframe(
+        frame.drop(columns=optional),
         hide_index=True,
         width="stretch",
         column_config={"text": st.column_config.TextColumn(width="large"), "id": st.column_config.NumberColumn()},
+        on_select="rerun",
+        selection_mode="single-row",
+        key="observation_table",
     )
+    rows = picked.selection.rows if picked else []
+    if rows and rows[0] < len(frame):
+        chosen = frame.iloc[rows[0]]
+        st.markdown(f"**Observation {chosen.id}** · {chosen.split} · labels: {chosen.labels or '(none)'}")
+        st.text(chosen.text)
+    else:
+        st.caption("Select a row to read its whole text.")
 
 
 with browse:
@@ -133,10 +144,15 @@ with browse:
 
 
 def upload_source():
-    upload = st.file_uploader("Observations file (CSV, TSV, JSON Lines or Excel .xlsx)", type=FILE_TYPES)
+    upload = st.file_uploader(
+        "Observations file (CSV, TSV, JSON Lines or Excel .xlsx)",
+        type=FILE_TYPES,
+        key=f"data_upload_{st.session_state.get('data_imports_done', 0)}",  # a new key empties it after an import
+    )
     local = st.text_input(
         "…or the path of a file on this machine (for very large files)",
         placeholder="/home/me/observations.csv",
+        key=f"data_path_{st.session_state.get('data_imports_done', 0)}",
     )
     if upload is not None:
         return upload, upload.name, f"{upload.name}-{upload.size}"
@@ -260,6 +276,7 @@ def import_form() -> None:
             problems_table(exc.problems)
             return
         st.session_state["data_last_import"] = report.import_id
+        st.session_state["data_imports_done"] = st.session_state.get("data_imports_done", 0) + 1
         st.rerun()
 
 

@@ -117,7 +117,7 @@ with edit_tab:
         st.stop()
     key = f"p{project.id}"
 
-    st.subheader("Name and description")
+    st.subheader("Name")
     left, right = st.columns([2, 3])
     new_name = left.text_input("Name", value=project.name, key=f"{key}-name")
     if left.button("Rename", key=f"{key}-rename", disabled=new_name.strip() == project.name):
@@ -176,6 +176,7 @@ with edit_tab:
         else:
             save(replace_rubric, project.id, rubric, success=f"Saved {len(rubric)} rubric dimension(s).")
 
+    st.subheader("Description, verdicts and guidelines")
     left, right = st.columns(2)
     description = left.text_area("Description", value=project.description, height=120, key=f"{key}-description")
     verdicts = left.text_area(
