@@ -134,3 +134,15 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainingConfig:
         return cls.from_dict(json.loads(text))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'13, 14 15' -> [13, 14, 15]; a clear message for anything else."""
+    parts = [p for p in text.replace(",", " ").split() if p]
+    seeds = []
+    for part in parts:
+        try:
+            seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"Seeds must be whole numbers separated by commas; {part!r} is not one.") from None
+    return seeds
