@@ -131,8 +131,15 @@ class Estimate:
     def as_text(self) -> str:
         return (
             f"{self.calls:,} calls for {self.observations:,} observations · about {self.tokens_in:,} input and "
-            f"{self.tokens_out:,} output tokens · about ${self.cost_usd:,.2f}"
+            f"{self.tokens_out:,} output tokens · about {format_usd(self.cost_usd)}"
         )
+
+
+def format_usd(amount: float) -> str:
+    """Dollars with enough digits to tell small amounts apart ($0.0012, $0.12, $1,234.56)."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    return f"${amount:.2g}" if abs(amount) >= 1e-6 else "<$0.000001"
 
 
 def _approx_tokens(messages: list[dict]) -> int:
@@ -267,7 +274,7 @@ def progress_message(counts: dict) -> str:
     return (
         f"{counts['cells_done']:,}/{counts['cells_total']:,} cells done · {counts['cells_failed']:,} failed · "
         f"{counts['observations']:,} observations · {counts['duplicates']:,} duplicates dropped · "
-        f"{counts['tokens_in'] + counts['tokens_out']:,} tokens · ${counts['cost_usd']:.4f}"
+        f"{counts['tokens_in'] + counts['tokens_out']:,} tokens · {format_usd(counts['cost_usd'])}"
     )
 
 

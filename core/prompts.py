@@ -218,9 +218,7 @@ AUTISM_USER = """\
 Write {{ n }} short{{ ", distinct" if n != 1 }} clinical observation{{ "s" if n != 1 }} of a {{ child }} showing this DSM-5 autism criterion:
 {{ label.code }} ({{ label.name }}): {{ label.description }}
 
-Each observation is one or two sentences about concrete behaviour that a clinician saw or a parent reported, and
-would be plausible in an electronic health record note. Do not name the criterion or a diagnosis. Vary the setting,
-the age and the wording.
+Each observation is one or two sentences about concrete behaviour that a clinician saw or a parent reported, and would be plausible in an electronic health record note. Do not name the criterion or a diagnosis. Vary the setting, the age and the wording.
 {% if examples %}
 
 Real observations showing this criterion, for style:
@@ -237,12 +235,10 @@ You are a cancer biologist writing sentences for PubMed abstracts. You answer wi
 """
 
 HOC_USER = """\
-Write {{ n }} sentence{{ "s" if n != 1 }} in the style of a PubMed abstract that describe{{ "s" if n == 1 }} evidence \
-for this hallmark of cancer:
+Write {{ n }} sentence{{ "s" if n != 1 }} in the style of a PubMed abstract that describe{{ "s" if n == 1 }} evidence for this hallmark of cancer:
 {{ label.name }}: {{ label.description }}
 
-Each sentence reports a finding or a method as a biomedical abstract would, names concrete genes, pathways, cell
-lines or tumour types, and stands on its own. Vary the topic and the wording.
+Each sentence reports a finding or a method as a biomedical abstract would, names concrete genes, pathways, cell lines or tumour types, and stands on its own. Vary the topic and the wording.
 {% if examples %}
 
 Real sentences about this hallmark, for style:

@@ -100,7 +100,7 @@ with runs_tab:
     if not runs:
         st.info("No runs yet.")
         st.stop()
-    run_names = {r["id"]: f"#{r['id']} · {r['title']} · {r['status']}" for r in runs}
+    run_names = {r["id"]: f"#{r['id']} · {r['title']} · {r['created_utc'][:16]}" for r in runs}
     if st.session_state.get("gen_run") not in run_names:
         st.session_state["gen_run"] = runs[0]["id"]
     run_id = st.selectbox("Run", list(run_names), format_func=run_names.get, key="gen_run")
@@ -117,7 +117,7 @@ with runs_tab:
         m[2].metric("Observations", f"{counts['observations']:,}")
         m[3].metric("Duplicates dropped", f"{counts['duplicates']:,}")
         m[4].metric("Tokens", f"{counts['tokens_in'] + counts['tokens_out']:,}")
-        m[5].metric("Cost so far", f"${counts['cost_usd']:.4f}")
+        m[5].metric("Cost so far", gen.format_usd(counts["cost_usd"]))
         b1, b2, b3 = st.columns(3)
         if run["status"] in ("queued", "running") and b1.button("Cancel run"):
             gen.cancel_run(db(), run_id)
@@ -146,6 +146,7 @@ with runs_tab:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"Text": st.column_config.TextColumn(width="large")},
         )
         if progress["failed"]:
             with st.expander(f"Failed cells ({counts['cells_failed']})"):
@@ -190,6 +191,7 @@ with runs_tab:
         ),
         hide_index=True,
         width="stretch",
+        column_config={"Text": st.column_config.TextColumn(width="large")},
     )
     e1, e2 = st.columns(2)
     e1.download_button("Export CSV", export_csv(database, run_id, **filters), f"run-{run_id}.csv", "text/csv")

@@ -128,11 +128,11 @@ with edit_tab:
                     st.error(f"{type(exc).__name__}: {exc}")
                     result = None
             if result is not None:
-                m1, m2, m3, m4 = st.columns(4)
+                m1, m2, m3 = st.columns(3)
                 m1.metric("Tokens in", result.tokens_in if result.tokens_in is not None else "—")
                 m2.metric("Tokens out", result.tokens_out if result.tokens_out is not None else "—")
                 m3.metric("Latency", f"{result.latency_ms / 1000:.2f} s")
-                m4.metric("Cost", f"${result.cost_usd:.5f}")
+                st.caption(f"Cost: {gen.format_usd(result.cost_usd)} at this connection's prices.")
                 if result.error:
                     st.error(result.error)
                 for text in result.observations:

@@ -1,0 +1,98 @@
+"""In a real browser: connect to an OpenAI-compatible server, design a template version, preview it, run it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.fake_openai import FakeOpenAI
+
+SHOTS = Path("/work/notes/shots")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"generation_{name}.png"), full_page=True)
+
+
+def open_page(page, name: str) -> None:
+    """Through the sidebar, as a user would (a direct page URL skips the app's setup)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+
+
+@pytest.mark.browser
+def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_page):
+    fake = FakeOpenAI(latency_s=0.05).start()
+    page = browser_page
+    try:
+        # 1. A connection to the (fake) local server, tested.
+        page.goto(studio_server)
+        open_page(page, "LLM connections")
+        expect(page.get_by_role("heading", name="LLM connections")).to_be_visible()
+        page.get_by_role("textbox", name="Name", exact=True).fill("Fake server")
+        page.get_by_role("textbox", name="Base URL", exact=True).fill(fake.base_url)
+        page.get_by_role("textbox", name="Models (comma-separated ids)", exact=True).fill("fake-model")
+        page.get_by_role("textbox", name="API key environment variable", exact=True).fill("")
+        page.get_by_role("textbox", name="API key environment variable", exact=True).press("Tab")
+        wait_idle(page)
+        page.get_by_role("button", name="Save connection").click()
+        expect(page.get_by_text("Saved connection 'Fake server'.")).to_be_visible()
+        page.get_by_role("button", name="Test connection").click()
+        expect(page.get_by_text(re.compile(r"Connected to http://127\.0\.0\.1:\d+/v1: 1 model"))).to_be_visible()
+        shot(page, "1_connections")
+
+        # 2. A new template version, rendered and previewed.
+        open_page(page, "Prompt Studio")
+        expect(page.get_by_role("heading", name="Prompt Studio · Autism DSM-5")).to_be_visible()
+        user = page.get_by_role("textbox", name="User message", exact=True)
+        user.fill(user.input_value() + "\nKeep each observation under 30 words.")
+        user.press("Tab")
+        page.get_by_role("textbox", name="Note for this version", exact=True).fill("Shorter observations")
+        page.get_by_role("textbox", name="Note for this version", exact=True).press("Tab")
+        wait_idle(page)
+        page.get_by_role("button", name="Save as new version").click()
+        expect(page.get_by_text("Saved as version 2.")).to_be_visible()
+        expect(page.get_by_text("Keep each observation under 30 words.").first).to_be_visible()
+        page.get_by_label("Model").click()
+        page.get_by_role("option", name="Fake server · fake-model").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Generate preview").click()
+        expect(page.get_by_text(re.compile(r"Call \d+ logged \(preview: not added to the data\)"))).to_be_visible()
+        expect(page.get_by_text("Tokens out")).to_be_visible()
+        shot(page, "2_prompt_studio")
+
+        # 3. A small run started from the Generate page, watched until it is done.
+        open_page(page, "Generate")
+        expect(page.get_by_role("heading", name="Generate · Autism DSM-5")).to_be_visible()
+        models = page.get_by_label("Models")
+        models.click()
+        page.get_by_role("option", name="Fake server · fake-model").click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name=re.compile("Remove Embedded SmolLM2")).click()
+        wait_idle(page)
+        cell = page.get_by_role("spinbutton", name="Observations per label × facet values × model", exact=True)
+        cell.fill("2")
+        cell.press("Tab")
+        wait_idle(page)
+        page.get_by_role("spinbutton", name="Observations asked for per call", exact=True).fill("2")
+        page.get_by_role("spinbutton", name="Observations asked for per call", exact=True).press("Tab")
+        wait_idle(page)
+        expect(page.get_by_text("21 calls for 42 observations")).to_be_visible()
+        shot(page, "3_generate_plan")
+        page.get_by_role("button", name="Start run").click()
+        expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible()
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("21 / 21")).to_be_visible()
+        shot(page, "4_generate_done")
+    finally:
+        fake.stop()
