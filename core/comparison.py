@@ -29,6 +29,14 @@ CHANGES = {
     "fixed false positive": "not a label, baseline predicted it, augmented does not",
 }
 DEFAULT_BOOTSTRAP = 1000
+DELTA_COLUMNS = [
+    "experiment_id", "experiment", "label", "label_name", "metric",
+    "baseline", "augmented", "delta_pp", "low_pp", "high_pp", "excludes_zero",
+]  # fmt: skip
+RELATION_COLUMNS = [
+    "experiment_id", "experiment", "label", "label_name", "real_train", "synthetic_added",
+    "reviewed", "review_accuracy", "review_low", "review_high", "f1_delta_pp", "f1_low_pp", "f1_high_pp",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -384,7 +392,7 @@ def delta_table(
                         "excludes_zero": bool(interval.excludes_zero[j]),
                     }
                 )
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(records, columns=DELTA_COLUMNS)
 
 
 def composition_counts(composition: dict) -> dict[str, dict[str, int]]:
@@ -449,12 +457,14 @@ def relation_table(comparison: Comparison, deltas: pd.DataFrame) -> pd.DataFrame
                     "synthetic_added": mine.at[code, "synthetic"] - base.at[code, "synthetic"],
                     "reviewed": acc.get("reviewed", 0),
                     "review_accuracy": acc.get("accuracy", np.nan),
+                    "review_low": acc.get("low", np.nan),
+                    "review_high": acc.get("high", np.nan),
                     "f1_delta_pp": changes.at[code, "delta_pp"],
                     "f1_low_pp": changes.at[code, "low_pp"],
                     "f1_high_pp": changes.at[code, "high_pp"],
                 }
             )
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(records, columns=RELATION_COLUMNS)
 
 
 def results(

@@ -28,14 +28,31 @@ def experiment_colours(comparison: Comparison) -> dict[int, str]:
     return colours
 
 
-def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+def _style(fig: go.Figure, title: str, height: int, subtitle: str = "") -> go.Figure:
+    lines = subtitle.count("<br>") + 1 if subtitle else 0
     fig.update_layout(
         template="plotly_white",
-        title={"text": title, "font": {"size": 24}, "x": 0, "xanchor": "left"},
+        title={
+            "text": title,
+            "font": {"size": 26},
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1 - 16 / height,
+            "yanchor": "top",
+            "subtitle": {"text": subtitle, "font": {"size": 16, "color": "#55626b"}},
+        },
         font=FONT,
         height=height,
-        margin={"l": 80, "r": 30, "t": 110, "b": 70},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "font": {"size": 18}},
+        margin={"l": 80, "r": 30, "t": 145 + 22 * lines, "b": 70},
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "y": 1 - (74 + 22 * lines) / height,
+            "yanchor": "top",
+            "x": 0,
+            "font": {"size": 18},
+        },
         hoverlabel={"font": {"size": 17}},
     )
     fig.update_annotations(font_size=20)
@@ -47,6 +64,18 @@ def _label_ticks(comparison: Comparison, support: dict[str, int]) -> list[str]:
         f"<b>{'micro' if c == '_micro' else 'macro' if c == '_macro' else c}</b><br>n={support[c]}"
         for c in columns(comparison)
     ]
+
+
+def _separate_averages(fig: go.Figure, n_labels: int, axis: str, other_refs: list[str]) -> None:
+    """A dotted line between the last label and the micro / macro averages on a categorical axis."""
+    for i, ref in enumerate(other_refs, start=1):
+        own = f"{axis}{'' if i == 1 or axis == 'x' else i}"
+        if axis == "x":
+            fig.add_shape(type="line", x0=n_labels - 0.5, x1=n_labels - 0.5, y0=0, y1=1, xref="x", yref=ref,
+                          line={"color": "#999", "width": 1.5, "dash": "dot"})  # fmt: skip
+        else:
+            fig.add_shape(type="line", y0=n_labels - 0.5, y1=n_labels - 0.5, x0=0, x1=1, yref=own, xref=ref,
+                          line={"color": "#999", "width": 1.5, "dash": "dot"})  # fmt: skip
 
 
 def metric_bars(results: Results) -> go.Figure:
@@ -87,9 +116,13 @@ def metric_bars(results: Results) -> go.Figure:
             )
     fig.update_yaxes(range=[0, 1.05], tickformat=".1f")
     fig.update_layout(barmode="group", bargap=0.18)
+    _separate_averages(fig, len(cmp.labels), "x", [f"y{'' if r == 1 else r} domain" for r in (1, 2, 3)])
     kind = THRESHOLD_KINDS[results.threshold_kind]
     return _style(
-        fig, f"Per-label scores on the real test set (threshold {kind}; bars: mean, whiskers: std over seeds)", 950
+        fig,
+        "Precision, recall and F1 per label",
+        980,
+        f"Real test set, threshold {kind}. Bars: mean over seeds; whiskers: standard deviation; n = test positives.",
     )
 
 
@@ -118,6 +151,8 @@ def delta_figure(results: Results) -> go.Figure:
                     x=rows["delta_pp"].to_numpy(),
                     y=y_labels,
                     mode="markers",
+                    orientation="h",
+                    offsetgroup=str(exp.id),
                     name=exp.name,
                     legendgroup=str(exp.id),
                     showlegend=c == 1,
@@ -159,12 +194,15 @@ def delta_figure(results: Results) -> go.Figure:
         )
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=y_labels)
     fig.update_xaxes(zeroline=False, ticksuffix=" ")
+    if cmp.augmented:
+        _separate_averages(fig, len(cmp.labels), "y", [f"x{'' if c == 1 else c} domain" for c in (1, 2, 3)])
     fig.update_layout(scattermode="group", scattergap=0.5)
-    title = (
-        f"Change vs {cmp.experiment(cmp.baseline_id).name}, percentage points, paired bootstrap 95% "
-        f"interval ({results.n_boot} resamples); filled = interval excludes 0"
+    subtitle = (
+        f"Augmented − {cmp.experiment(cmp.baseline_id).name}, in percentage points. Filled: the interval excludes 0."
+        f"<br>Whiskers: paired bootstrap 95% interval ({results.n_boot} resamples of the test items)."
     )
-    return _style(fig, title, int(280 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5))
+    height = int(300 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5)
+    return _style(fig, "What the synthetic data changed", height, subtitle)
 
 
 def _fmt_delta(row) -> str:
@@ -175,9 +213,12 @@ def _fmt_delta(row) -> str:
 def delta_frame(results: Results) -> pd.DataFrame:
     """The paper's headline table, wide: one row per augmented experiment × label, one column per metric."""
     d = results.deltas.copy()
+    headers = [f"Δ {t} (pp) [95% CI]" for t in METRIC_TITLES.values()]
+    if d.empty:
+        return pd.DataFrame(columns=["experiment", "label", "label name", "baseline F1", "augmented F1", *headers])
     d["cell"] = d.apply(_fmt_delta, axis=1)
     wide = d.pivot_table(index=["experiment", "label"], columns="metric", values="cell", aggfunc="first", sort=False)
-    wide = wide[list(METRIC_TITLES)].rename(columns={m: f"Δ {t} (pp) [95% CI]" for m, t in METRIC_TITLES.items()})
+    wide = wide[list(METRIC_TITLES)].rename(columns=dict(zip(METRIC_TITLES, headers, strict=True)))
     base = d[d["metric"] == "f1"].set_index(["experiment", "label"])
     wide.insert(0, "label name", base["label_name"])
     wide.insert(1, "baseline F1", base["baseline"].round(3))
@@ -203,7 +244,7 @@ def delta_styler(results: Results):
                 out.append(f"color: {POSITIVE if row['delta_pp'] > 0 else NEGATIVE}; font-weight: 600")
         return out
 
-    return frame.style.apply(colour, axis=0)
+    return frame.style.apply(colour, axis=0).format({"baseline F1": "{:.3f}", "augmented F1": "{:.3f}"})
 
 
 def delta_table_figure(results: Results) -> go.Figure:
@@ -240,7 +281,10 @@ def delta_table_figure(results: Results) -> go.Figure:
         )
     )
     return _style(
-        fig, "Augmented − baseline (pp, paired bootstrap 95% CI; * = excludes 0)", 160 + 34 * (len(frame) + 1)
+        fig,
+        "Augmented − baseline, per label",
+        180 + 34 * (len(frame) + 1),
+        "Percentage points with the paired bootstrap 95% interval; * and colour: the interval excludes 0.",
     )
 
 
@@ -302,7 +346,12 @@ def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Fig
         )
     fig.update_xaxes(title="Recall", range=[0, 1.02])
     fig.update_yaxes(title="Precision", range=[0, 1.02])
-    return _style(fig, f"Precision–recall trade-off: {comparison.label_title(label)}", 650)
+    return _style(
+        fig,
+        f"Precision–recall trade-off: {comparison.label_title(label)}",
+        680,
+        "One line per run. Circles: threshold 0.5; diamonds: the run's threshold tuned on validation.",
+    )
 
 
 def training_curves(comparison: Comparison, run_ids: list[int] | None = None) -> go.Figure:
@@ -347,101 +396,146 @@ def training_curves(comparison: Comparison, run_ids: list[int] | None = None) ->
     fig.update_xaxes(title="Epoch")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig = _style(
-        fig, "Training curves (solid: training loss / macro F1; dashed: validation loss; dotted: micro F1)", 600
+        fig,
+        "Training curves",
+        620,
+        "Loss: solid = training, dashed = validation. Validation F1: solid = macro, dotted = micro.",
     )
-    fig.update_layout(legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top", "font": {"size": 14}})
+    fig.update_layout(
+        legend={"orientation": "v", "yref": "paper", "y": 1, "x": 1.02, "yanchor": "top", "font": {"size": 14}}
+    )
     return fig
 
 
 def synthetic_relation(results: Results) -> go.Figure:
-    """F1 change per label against the synthetic examples added, and against their reviewed accuracy."""
+    """Per label, side by side: synthetic examples added, their reviewed accuracy, and the F1 change."""
     cmp = results.comparison
     colours = experiment_colours(cmp)
     rel = results.relation
-    has_review = rel["review_accuracy"].notna().any() if len(rel) else False
+    has_review = bool(rel["review_accuracy"].notna().any()) if len(rel) else False
     fig = make_subplots(
         rows=1,
-        cols=2,
+        cols=3,
         shared_yaxes=True,
-        horizontal_spacing=0.06,
-        subplot_titles=[
-            "Synthetic examples added",
-            "Reviewed label accuracy" if has_review else "Reviewed label accuracy (unavailable)",
-        ],
+        horizontal_spacing=0.05,
+        subplot_titles=["Synthetic examples added", "Reviewed as correct", "Δ F1 (pp)"],
     )
     for exp in cmp.augmented:
         r = rel[rel["experiment_id"] == exp.id]
-        custom = np.stack(
-            [
-                r["label_name"],
-                r["synthetic_added"].round(0),
-                r["real_train"].round(0),
-                [
-                    f"{a:.0%} of {n}" if n else "not reviewed"
-                    for a, n in zip(r["review_accuracy"], r["reviewed"], strict=True)
-                ],
-                r["f1_low_pp"],
-                r["f1_high_pp"],
-            ],
-            -1,
-        )
-        common = {
-            "y": r["f1_delta_pp"].to_numpy(),
-            "text": r["label"].tolist(),
-            "mode": "markers+text",
-            "textposition": "top center",
-            "textfont": {"size": 16},
-            "marker": {"color": colours[exp.id], "size": 15},
-            "error_y": {
-                "type": "data",
-                "symmetric": False,
-                "array": (r["f1_high_pp"] - r["f1_delta_pp"]).to_numpy(),
-                "arrayminus": (r["f1_delta_pp"] - r["f1_low_pp"]).to_numpy(),
-                "color": colours[exp.id],
-                "thickness": 1.5,
-            },
-            "customdata": custom,
-            "hovertemplate": (
-                f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ F1 %{{y:+.1f}} pp [%{{customdata[4]:+.1f}}, %{{customdata[5]:+.1f}}]"
-                "<br>synthetic added %{customdata[1]}, real %{customdata[2]}<br>review: %{customdata[3]}<extra></extra>"
+        names = r["label_name"].tolist()
+        group = {"name": exp.name, "legendgroup": str(exp.id), "orientation": "h", "offsetgroup": str(exp.id)}
+        fig.add_trace(
+            go.Bar(
+                x=r["synthetic_added"].to_numpy(),
+                y=r["label"].tolist(),
+                marker_color=colours[exp.id],
+                showlegend=True,
+                customdata=np.stack([names, r["real_train"]], -1),
+                hovertemplate=(
+                    f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>synthetic added %{{x:.0f}}"
+                    " (real %{customdata[1]:.0f})<extra></extra>"
+                ),
+                **group,
             ),
-            "name": exp.name,
-            "legendgroup": str(exp.id),
-        }
-        fig.add_trace(go.Scatter(x=r["synthetic_added"].to_numpy(), showlegend=True, **common), row=1, col=1)
+            row=1,
+            col=1,
+        )
         if has_review:
-            fig.add_trace(go.Scatter(x=r["review_accuracy"].to_numpy(), showlegend=False, **common), row=1, col=2)
+            fig.add_trace(
+                go.Bar(
+                    x=r["review_accuracy"].to_numpy(),
+                    y=r["label"].tolist(),
+                    marker_color=colours[exp.id],
+                    showlegend=False,
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": (r["review_high"] - r["review_accuracy"]).to_numpy(),
+                        "arrayminus": (r["review_accuracy"] - r["review_low"]).to_numpy(),
+                        "color": "#333",
+                    },
+                    customdata=np.stack([names, r["reviewed"], r["review_low"], r["review_high"]], -1),
+                    hovertemplate=(
+                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>%{{x:.0%}} of %{{customdata[1]}} reviewed"
+                        " labels correct<br>Wilson 95%: %{customdata[2]:.0%}–%{customdata[3]:.0%}<extra></extra>"
+                    ),
+                    **group,
+                ),
+                row=1,
+                col=2,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=r["f1_delta_pp"].to_numpy(),
+                y=r["label"].tolist(),
+                mode="markers",
+                marker={"color": colours[exp.id], "size": 14},
+                showlegend=False,
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (r["f1_high_pp"] - r["f1_delta_pp"]).to_numpy(),
+                    "arrayminus": (r["f1_delta_pp"] - r["f1_low_pp"]).to_numpy(),
+                    "color": colours[exp.id],
+                    "thickness": 2.5,
+                },
+                customdata=np.stack([names, r["f1_low_pp"], r["f1_high_pp"]], -1),
+                hovertemplate=(
+                    f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ F1 %{{x:+.1f}} pp"
+                    " [%{customdata[1]:+.1f}, %{customdata[2]:+.1f}]<extra></extra>"
+                ),
+                **group,
+            ),
+            row=1,
+            col=3,
+        )
     if not has_review:
+        domain = fig.layout.xaxis2.domain
         fig.add_annotation(
-            text=cmp.review_note or "Review accuracy is unavailable.",
-            xref="x2 domain",
-            yref="y2 domain",
-            x=0.5,
+            text="<br>".join(_wrap(cmp.review_note or "Review accuracy is unavailable.", 30)),
+            xref="paper",
+            yref="paper",
+            x=(domain[0] + domain[1]) / 2,
             y=0.5,
             showarrow=False,
             font={"size": 16, "color": "#666"},
         )
-        fig.update_xaxes(visible=False, row=1, col=2)
-    for axis in ("", "2"):
-        fig.add_shape(
-            type="line", x0=0, x1=1, y0=0, y1=0, xref=f"x{axis} domain", yref="y", line={"color": "#444", "width": 1.5}
-        )
-    fig.update_xaxes(title="synthetic training examples added", row=1, col=1)
-    fig.update_xaxes(title="share of reviewed labels judged correct", tickformat=".0%", range=[0, 1.05], row=1, col=2)
-    fig.update_yaxes(title="Δ F1 (pp)", row=1, col=1)
-    return _style(fig, "Does more — or better — synthetic data help a label? (Δ F1 with 95% interval)", 620)
+        fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=2)
+    fig.add_shape(type="line", x0=0, x1=0, y0=0, y1=1, xref="x3", yref="y3 domain", line={"color": "#444", "width": 2})
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.05], row=1, col=2)
+    fig.update_xaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=cmp.labels)
+    fig.update_layout(barmode="group", scattermode="group", bargap=0.25)
+    return _style(
+        fig,
+        "Synthetic data per label, next to the F1 change",
+        int(300 + 44 * len(cmp.labels) * max(1, len(cmp.augmented)) ** 0.5),
+        "Reviewed: share of the label's reviewed synthetic examples judged correct (whiskers: Wilson 95%)."
+        "<br>Δ F1 whiskers: paired bootstrap 95% interval.",
+    )
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + [line] if line else lines
 
 
 def all_figures(results: Results, pr_curves_by_label: dict[str, list[PRRun]]) -> dict[str, go.Figure]:
     """Every chart of a comparison, by file-friendly name (what the export and the report include)."""
     cmp = results.comparison
-    figures = {
-        "per_label_scores": metric_bars(results),
-        "deltas": delta_figure(results),
-        "delta_table": delta_table_figure(results),
-        "training_curves": training_curves(cmp),
-        "synthetic_vs_f1_change": synthetic_relation(results),
-    }
+    figures = {"per_label_scores": metric_bars(results)}
+    if cmp.augmented:
+        figures["deltas"] = delta_figure(results)
+        figures["delta_table"] = delta_table_figure(results)
+        figures["synthetic_vs_f1_change"] = synthetic_relation(results)
+    if not cmp.curves.empty:
+        figures["training_curves"] = training_curves(cmp)
     for label, curves in pr_curves_by_label.items():
         figures[f"pr_{label}"] = pr_figure(cmp, curves, label)
     return figures

@@ -329,11 +329,14 @@ def test_training_curves_plot_the_logged_epochs(study, res):
 
 def test_synthetic_relation_without_reviews_says_so(res):
     fig = figures_results.synthetic_relation(res)
-    assert len(fig.data) == 2  # one per augmented experiment; no review panel data
+    assert len(fig.data) == 2 * 2  # per augmented experiment: synthetic added, F1 change; no review bars
     assert "unavailable" in fig.layout.annotations[-1].text
     rel = res.relation[res.relation["experiment"] == "Augmented A"]
-    np.testing.assert_allclose(fig.data[0].y, rel["f1_delta_pp"])
-    assert list(fig.data[0].text) == CODES
+    added, change = fig.data[0], fig.data[1]
+    assert list(added.y) == list(change.y) == CODES
+    np.testing.assert_allclose(added.x, rel["synthetic_added"])
+    np.testing.assert_allclose(change.x, rel["f1_delta_pp"])
+    np.testing.assert_allclose(np.asarray(change.x) - np.asarray(change.error_x.arrayminus), rel["f1_low_pp"])
 
 
 # --- exports -------------------------------------------------------------------------------------
