@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 SHOTS = Path("/work/notes/shots")
 CSV = (
@@ -28,11 +30,25 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def idle(page) -> None:
+    """Wait until the app has finished its current run (the 'Running…' indicator is gone)."""
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+
+
 def choose(page, label: str, option: str) -> None:
     """Pick an option of the Streamlit selectbox with this label."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("listbox").wait_for()
+    box = page.get_by_role("combobox", name=label)
+    for _ in range(5):  # a rerun that lands while the list opens closes it again
+        idle(page)
+        box.click()
+        try:
+            page.get_by_role("listbox").wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
     page.get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option)
+    idle(page)
 
 
 @pytest.mark.browser
@@ -46,6 +62,7 @@ def test_upload_map_import_and_see_the_distribution_chart(studio_server, browser
     page.get_by_role("tab", name="Import").click()
     page.locator("input[type=file]").set_input_files(str(path))
     page.get_by_text("Preview (first rows)").wait_for()
+    idle(page)
     choose(page, "Text column", "note_text")
     choose(page, "Labels column", "dsm_codes")
     choose(page, "Id column", "record")
