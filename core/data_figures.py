@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -92,22 +93,33 @@ def cooccurrence_figure(matrix: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Label co-occurrence", height=size)
 
 
-def text_length_figure(lengths: pd.DataFrame, unit: str = "words") -> go.Figure:
-    """Overlaid histograms of text length per split (and synthetic), as shares of each split."""
+def text_length_figure(lengths: pd.DataFrame, unit: str = "words", bins: int = 40) -> go.Figure:
+    """Overlaid histograms of text length per split (and synthetic), as shares of each split.
+
+    Binned here, so the browser gets a few dozen bars rather than one number per observation; the
+    longest 0.5 % are gathered in the last bin."""
     fig = go.Figure()
-    longest = int(lengths[unit].quantile(0.99)) if len(lengths) else 1
-    bin_size = max(1, round(longest / 40))
+    values = lengths[unit].to_numpy() if len(lengths) else np.zeros(0)
+    cap = max(1, int(np.ceil(np.quantile(values, 0.995)))) if len(values) else 1
+    size = max(1, int(np.ceil(cap / bins)))
+    edges = np.arange(0, cap + size + 1, size)
     for split in [s for s in SPLIT_ORDER if s in set(lengths.split)]:
-        part = lengths[lengths.split == split]
-        fig.add_histogram(
+        part = np.minimum(lengths.loc[lengths.split == split, unit].to_numpy(), edges[-1] - 1)
+        counts, _ = np.histogram(part, bins=edges)
+        share = 100 * counts / max(1, len(part))
+        ranges = [f"{lo}–{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        ranges[-1] = f"{edges[-2]} or more"
+        fig.add_bar(
             name=split,
-            x=list(part[unit]),
+            x=(edges[:-1] + size / 2).tolist(),
+            y=share.round(2).tolist(),
+            width=size,
             opacity=0.6,
             marker_color=SPLIT_COLOURS.get(split),
-            histnorm="percent",  # splits differ in size; shares make their shapes comparable
-            xbins=dict(size=bin_size),
+            customdata=list(zip(ranges, counts.tolist(), strict=True)),
+            hovertemplate=split + ": %{customdata[0]} " + unit + ", %{customdata[1]:,} (%{y:.1f}%)<extra></extra>",
         )
-    fig.update_layout(barmode="overlay")
-    fig.update_xaxes(title=f"text length ({unit})")
+    fig.update_layout(barmode="overlay", bargap=0)
+    fig.update_xaxes(title=f"text length ({unit})", rangemode="tozero")
     fig.update_yaxes(title="% of the split's observations", gridcolor="#e5e5e5")
     return _layout(fig, "Text length distribution")
