@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.fake_openai import FakeOpenAI
@@ -21,6 +22,19 @@ def shot(page, name: str) -> None:
 def open_page(page, name: str) -> None:
     """Through the sidebar, as a user would (a direct page URL skips the app's setup)."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a select box (again if a rerun closed the list before the click)."""
+    for _ in range(3):
+        wait_idle(page)
+        page.get_by_label(label, exact=True).click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"Could not choose {option!r} in {label!r}")
 
 
 def wait_idle(page) -> None:
@@ -62,8 +76,7 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         page.get_by_role("button", name="Save as new version").click()
         expect(page.get_by_text("Saved as version 2.")).to_be_visible()
         expect(page.get_by_text("Keep each observation under 30 words.").first).to_be_visible()
-        page.get_by_label("Model").click()
-        page.get_by_role("option", name="Fake server · fake-model").click()
+        choose(page, "Model", "Fake server · fake-model")
         wait_idle(page)
         page.get_by_role("button", name="Generate preview").click()
         expect(page.get_by_text(re.compile(r"Call \d+ logged \(preview: not added to the data\)"))).to_be_visible()
@@ -73,9 +86,7 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         # 3. A small run started from the Generate page, watched until it is done.
         open_page(page, "Generate")
         expect(page.get_by_role("heading", name="Generate · Autism DSM-5")).to_be_visible()
-        models = page.get_by_label("Models")
-        models.click()
-        page.get_by_role("option", name="Fake server · fake-model").click()
+        choose(page, "Models", "Fake server · fake-model")
         page.keyboard.press("Escape")
         page.get_by_role("button", name=re.compile("Remove Embedded SmolLM2")).click()
         wait_idle(page)
