@@ -65,6 +65,9 @@ def test_import_through_the_page_maps_columns_and_shows_the_report(at):
     assert text_box.value == "observation"  # guessed from the name
     labels_box = next(s for s in at.selectbox if s.label == "Labels column")
     labels_box.set_value("criteria").run()
+    next(b for b in at.button if b.label == "Check file").click().run()
+    assert any("Ready to import 6 of 6 rows (0 skipped as duplicates)" in i.value for i in at.info)
+    assert {m.label: m.value for m in at.metric}["Real observations"] == "0"  # checking writes nothing
     next(b for b in at.button if b.label == "Import").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("Imported 6 observations from clinic.csv" in s.value for s in at.success)
