@@ -1,9 +1,10 @@
 """Importing real, labelled observations from CSV, TSV, JSON Lines or Excel into a project.
 
-An import reads the file once, streaming: rows are checked and written in batches inside one
-`BEGIN IMMEDIATE` transaction, so memory stays flat for large files and a file with any problem
-writes nothing (the transaction is rolled back and every problem is reported with its file, row and
-column). Rows whose text is already in the file or in the project's real data are skipped and listed.
+An import reads the file once, streaming (core.tables): rows are checked and written in batches inside
+one `BEGIN IMMEDIATE` transaction, so only a text key and the labels of each row stay in memory (a
+193 MB, 1.4-million-row CSV peaked at about 580 MB), and a file with any problem writes nothing: the
+transaction is rolled back and every problem is reported with its file, row and column. Rows whose
+text is already in the file or in the project's real data are skipped and listed.
 
 Row numbers are the ones a user sees: for CSV, TSV and Excel the spreadsheet row (the header is row 1,
 so the first observation is row 2); for JSON Lines the line number.
@@ -14,20 +15,26 @@ saying how to raise the limit; a 200 MB file imports within the default.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
-import io
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
-from pathlib import Path
-from typing import BinaryIO
 
 from core.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSummary, check_ratios, stratified_split, summarise
+from core.tables import (
+    FileProblem,
+    Problem,
+    Source,
+    cell,
+    decode_problem,
+    file_sha256,
+    file_size,
+    name_of,
+    open_table,
+    preview_value,
+    unique_names,
+    with_decode_errors,
+)
 from core.text import text_key
 from db.connection import immediate, now_utc
 from db.observations import (
@@ -40,13 +47,11 @@ from db.observations import (
 )
 from db.projects import Label, _add_labels_in_transaction, get_project
 
-Source = str | Path | BinaryIO
+__all__ = ["ImportFailed", "ImportReport", "ImportSettings", "Problem", "import_file", "plan_import", "read_table"]
 
 DEFAULT_MAX_MB = 1024
 BATCH_ROWS = 5000
 MAX_LISTED = 1000  # problems / skipped rows kept in a report; the counts stay exact
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-FORMATS |= {".json": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -58,8 +63,6 @@ SPLIT_NAMES = {
 }
 ONE_VALUES = {"1", "1.0", "true", "yes"}
 ZERO_VALUES = {"0", "0.0", "false", "no", ""}
-
-csv.field_size_limit(64 * 1024 * 1024)  # clinical notes can be long; the default 128 kB is not enough
 
 
 @dataclass
@@ -84,16 +87,6 @@ class ImportSettings:
         cols += list(self.label_columns) if self.label_mode == "onehot" else []
         cols += [c for c in (self.split_column, self.id_column) if c]
         return cols
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with the input, located as a user would look for it."""
-
-    file: str
-    row: int | None
-    column: str | None
-    message: str
 
 
 class ImportFailed(ValueError):
@@ -147,326 +140,29 @@ def max_import_bytes() -> int:
     return int(float(os.environ.get("STUDIO_IMPORT_MAX_MB", DEFAULT_MAX_MB)) * 1024 * 1024)
 
 
-def file_format(filename: str) -> str | None:
-    return FORMATS.get(Path(filename).suffix.lower())
-
-
-def _size(source: Source) -> int:
-    if isinstance(source, (str, Path)):
-        return os.path.getsize(source)
-    position = source.tell()
-    source.seek(0, io.SEEK_END)
-    size = source.tell()
-    source.seek(position)
-    return size
-
-
-@contextmanager
-def _binary(source: Source):
-    if isinstance(source, (str, Path)):
-        with open(source, "rb") as handle:
-            yield handle
-    else:
-        source.seek(0)
-        yield source
-
-
-def file_sha256(source: Source) -> str:
-    digest = hashlib.sha256()
-    with _binary(source) as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _python_encoding(encoding: str) -> str:
-    # Accept a byte-order mark on UTF-8 files (Excel writes one) without keeping it in the first column name.
-    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-
-
-def _decode_problem(source: Source, filename: str, encoding: str) -> Problem:
-    """Locate the first undecodable byte by line, and suggest an encoding that reads that line."""
-    decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
-    offset = 0
-    with _binary(source) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                decoder.decode(raw)
-            except UnicodeDecodeError as exc:
-                bad = raw[exc.start : exc.start + 1].hex().upper()
-                hint = _encoding_hint(raw, encoding)
-                return Problem(
-                    filename,
-                    line_no,
-                    None,
-                    f"Line {line_no} is not valid {encoding} (byte 0x{bad} at byte offset {offset + exc.start} of "
-                    f"the file). {hint}",
-                )
-            offset += len(raw)
-    return Problem(filename, None, None, f"The file ends in the middle of a {encoding} character.")
-
-
-def _encoding_hint(raw: bytes, encoding: str) -> str:
-    for candidate, label in (("utf-8", "utf-8"), ("cp1252", "cp1252 (Windows / Excel)"), ("latin-1", "latin-1")):
-        if codecs.lookup(candidate).name == codecs.lookup(encoding).name:
-            continue
-        try:
-            raw.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-        return f"The file was probably saved in another encoding: choose '{label}' in the encoding option."
-    return "Choose the file's encoding in the encoding option."
-
-
-class _Table:
-    """An open file: its column names and an iterator of (row number, values) records."""
-
-    def __init__(self, columns: list[str], records: Iterator[tuple[int, list]], kind: str):
-        self.columns = columns
-        self.records = records
-        self.kind = kind
-
-
-class _FileProblem(Exception):
-    def __init__(self, problem: Problem):
-        self.problem = problem
-        super().__init__(problem.message)
-
-
-@contextmanager
-def _open_table(source: Source, filename: str, encoding: str):
-    """Yield a _Table; raises _FileProblem when the file cannot be read at all."""
-    kind = file_format(filename)
-    if kind is None:
-        if Path(filename).suffix.lower() == ".xls":
-            raise _FileProblem(
-                Problem(filename, None, None, "Old Excel .xls files are not read: save the sheet as .xlsx or .csv.")
-            )
-        known = ", ".join(sorted({s for s in FORMATS}))
-        raise _FileProblem(Problem(filename, None, None, f"Unknown file type: the file name should end in {known}."))
-    if _size(source) == 0:
-        raise _FileProblem(Problem(filename, None, None, "The file is empty."))
-    with _binary(source) as handle:
-        if kind == "xlsx":
-            yield _xlsx_table(handle, filename)
-        elif kind == "jsonl":
-            yield _jsonl_table(handle, filename, encoding)
-        else:
-            text = io.TextIOWrapper(handle, encoding=_python_encoding(encoding), newline="")
-            try:
-                table = _csv_table(text, filename, kind)
-                yield table
-            finally:
-                text.detach()  # the caller owns the binary handle (an upload stays readable)
-
-
-def _sniff_delimiter(first_line: str, kind: str) -> str:
-    if kind == "tsv":
-        return "\t"
-    counts = {d: first_line.count(d) for d in (",", "\t", ";")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
-def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> _Table:
-    first = text.readline()
-    while first and not first.strip():
-        first = text.readline()
-    if not first.strip():
-        raise _FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
-    delimiter = _sniff_delimiter(first, kind)
-    lines = _chain_first(first, text)
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [c.strip() for c in next(reader)]
-    columns = [c or f"column {i + 1}" for i, c in enumerate(header)]
-
-    def records():
-        row_no = 1
-        for values in reader:
-            row_no += 1
-            if not values:  # a blank line
-                continue
-            yield row_no, values
-
-    return _Table(columns, records(), kind)
-
-
-def _chain_first(first, rest):
-    yield first
-    # A plain loop, not `yield from`: closing this generator early (a preview stops after a few rows)
-    # must not close `rest`, which may wrap the caller's upload.
-    for item in rest:  # noqa: UP028
-        yield item
-
-
-def _jsonl_table(handle: BinaryIO, filename: str, encoding: str) -> _Table:
-    head = handle.read(1 << 16)
-    handle.seek(0)
-    if head.lstrip()[:1] == b"[":  # a .json file holding one array of objects
-        return _json_array_table(handle, filename, encoding)
-    lines = _jsonl_lines(handle, filename, encoding)
-    first = None
-    for line_no, obj in lines:
-        first = (line_no, obj)
-        break
-    if first is None:
-        raise _FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
-    if isinstance(first[1], Problem):
-        raise _FileProblem(first[1])
-    columns = list(first[1].keys())
-
-    def records():
-        for line_no, obj in _chain_first(first, lines):
-            if isinstance(obj, Problem):
-                yield line_no, obj
-                continue
-            yield line_no, [obj.get(c) for c in columns]
-
-    return _Table(columns, records(), "jsonl")
-
-
-def _jsonl_lines(handle: BinaryIO, filename: str, encoding: str):
-    """(line number, dict or Problem) for every non-blank line."""
-    py_encoding = _python_encoding(encoding)
-    for line_no, raw in enumerate(handle, start=1):
-        try:
-            line = raw.decode(py_encoding if line_no == 1 else encoding)
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start : exc.start + 1].hex().upper()
-            yield (
-                line_no,
-                Problem(
-                    filename,
-                    line_no,
-                    None,
-                    f"Line {line_no} is not valid {encoding} (byte 0x{bad} at position {exc.start} of the line). "
-                    + _encoding_hint(raw, encoding),
-                ),
-            )
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield line_no, Problem(filename, line_no, None, f"Line {line_no} is not valid JSON: {exc.msg}.")
-            continue
-        if not isinstance(obj, dict):
-            yield line_no, Problem(filename, line_no, None, f"Line {line_no} is not a JSON object with named fields.")
-            continue
-        yield line_no, obj
-
-
-def _json_array_table(handle: BinaryIO, filename: str, encoding: str) -> _Table:
-    try:
-        data = json.loads(handle.read().decode(_python_encoding(encoding)))
-    except UnicodeDecodeError:
-        raise _FileProblem(_decode_problem(handle, filename, encoding)) from None
-    except json.JSONDecodeError as exc:
-        raise _FileProblem(Problem(filename, exc.lineno, None, f"The file is not valid JSON: {exc.msg}.")) from None
-    if not isinstance(data, list) or not data or not all(isinstance(item, dict) for item in data):
-        raise _FileProblem(Problem(filename, None, None, "A .json file must hold a list of objects (or JSON Lines)."))
-    columns = list(data[0].keys())
-    return _Table(columns, ((i + 1, [obj.get(c) for c in columns]) for i, obj in enumerate(data)), "json")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _xlsx_table(handle: BinaryIO, filename: str) -> _Table:
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(handle, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise _FileProblem(Problem(filename, None, None, f"This is not a readable Excel .xlsx file ({exc}).")) from None
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = None
-    for header in rows:
-        if any(v not in (None, "") for v in header):
-            break
-    if header is None or not any(v not in (None, "") for v in header):
-        raise _FileProblem(Problem(filename, None, None, f"The first sheet ('{sheet.title}') is empty."))
-    names = [_cell(v).strip() for v in header]
-    while names and not names[-1]:
-        names.pop()
-    columns = [c or f"column {i + 1}" for i, c in enumerate(names)]
-    width = len(columns)
-
-    def records():
-        for row_no, values in enumerate(rows, start=2):
-            cells = [_cell(v) for v in values[:width]]
-            if any(cells):
-                yield row_no, cells
-        workbook.close()
-
-    return _Table(columns, records(), "xlsx")
-
-
-def _with_decode_errors(table: _Table, source: Source, filename: str, encoding: str):
-    """The table's records; a decoding error ends them with a Problem that names the line."""
-    try:
-        yield from table.records
-    except UnicodeDecodeError:
-        yield None, _decode_problem(source, filename, encoding)
-    except csv.Error as exc:
-        yield None, Problem(filename, None, None, f"The file could not be read as CSV: {exc}.")
-
-
 def read_table(source: Source, filename: str | None = None, encoding: str = "utf-8", max_rows: int | None = None):
     """The file as a pandas DataFrame of strings (the first `max_rows` rows), for previews and checks.
 
     Raises ImportFailed when the file cannot be read (empty, wrong encoding, not a table)."""
     import pandas as pd
 
-    filename = filename or _name_of(source)
+    filename = filename or name_of(source)
     rows = []
     try:
-        with _open_table(source, filename, encoding) as table:
-            for _row_no, values in _with_decode_errors(table, source, filename, encoding):
+        with open_table(source, filename, encoding) as table:
+            for _row_no, values in with_decode_errors(table, source, filename, encoding):
                 if isinstance(values, Problem):
                     raise ImportFailed([values])
-                rows.append([_preview_value(v) for v in values[: len(table.columns)]])
+                rows.append([preview_value(v) for v in values[: len(table.columns)]])
                 if max_rows is not None and len(rows) >= max_rows:
                     break
             columns = table.columns
-    except _FileProblem as exc:
+    except FileProblem as exc:
         raise ImportFailed([exc.problem]) from None
     except UnicodeDecodeError:
-        raise ImportFailed([_decode_problem(source, filename, encoding)]) from None
+        raise ImportFailed([decode_problem(source, filename, encoding)]) from None
     width = len(columns)
-    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], columns=_unique_names(columns), dtype=str)
-
-
-def _unique_names(columns: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for c in columns:
-        seen[c] = seen.get(c, 0) + 1
-        out.append(c if seen[c] == 1 else f"{c} ({seen[c]})")
-    return out
-
-
-def _preview_value(value) -> str:
-    if isinstance(value, list):
-        return ";".join(_cell(v) for v in value)
-    return _cell(value)
-
-
-def _name_of(source: Source) -> str:
-    return Path(source).name if isinstance(source, (str, Path)) else Path(getattr(source, "name", "upload")).name
+    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], columns=unique_names(columns), dtype=str)
 
 
 # --- checking rows ------------------------------------------------------------------------------
@@ -579,7 +275,7 @@ class _Checker:
             parts = raw if isinstance(raw, list) else (raw or "").split(self.s.separator)
             codes, unknown = set(), []
             for part in parts:
-                part = _cell(part).strip()
+                part = cell(part).strip()
                 if not part:
                     continue
                 code = self._known_code(part)
@@ -601,13 +297,13 @@ class _Checker:
     def _onehot_labels(self, values: list, row: int):
         codes = []
         for i, code in self.onehot:
-            raw = _cell(values[i]).strip().lower() if i < len(values) else ""
+            raw = cell(values[i]).strip().lower() if i < len(values) else ""
             if raw in ONE_VALUES:
                 codes.append(code)
             elif raw in ZERO_VALUES:
                 self.blank_as_zero += raw == ""
             else:
-                self.problem(row, self.columns[i], f"'{_cell(values[i])}' is not a 0/1 value.")
+                self.problem(row, self.columns[i], f"'{cell(values[i])}' is not a 0/1 value.")
         labels = tuple(sorted(codes))
         cached = self.label_cache.get(labels)
         if cached is None:
@@ -636,7 +332,7 @@ class _Checker:
             self.short_rows += 1
             values = list(values) + [""] * (self.width - len(values))
         raw_text = values[self.text_i]
-        text = _cell(raw_text).strip()
+        text = cell(raw_text).strip()
         if not text:
             what = f"has no '{self.s.text_column}' field" if raw_text is None else "is empty"
             self.problem(row, self.s.text_column, f"The text {what}.")
@@ -647,7 +343,7 @@ class _Checker:
             labels, labels_json, _ = self._onehot_labels(values, row)
         split = "train"
         if self.split_i is not None:
-            raw_split = _cell(values[self.split_i]).strip()
+            raw_split = cell(values[self.split_i]).strip()
             split = SPLIT_NAMES.get(raw_split.lower())
             if split is None:
                 shown = f"'{raw_split}'" if raw_split else "An empty value"
@@ -655,7 +351,7 @@ class _Checker:
                     row, self.s.split_column, f"{shown} is not a split: use train, validation (or dev, val) or test."
                 )
                 return None
-        external_id = (_cell(values[self.id_i]).strip() or None) if self.id_i is not None else None
+        external_id = (cell(values[self.id_i]).strip() or None) if self.id_i is not None else None
         key = text_key(text)
         first = self.in_file.get(key)
         if first is not None:
@@ -707,7 +403,7 @@ class _Checker:
 
 
 def _check_size(source: Source, filename: str) -> None:
-    size, limit = _size(source), max_import_bytes()
+    size, limit = file_size(source), max_import_bytes()
     if size > limit:
         message = (
             f"The file is {size / 2**20:,.0f} MB; imports are limited to {limit / 2**20:,.0f} MB. "
@@ -727,10 +423,10 @@ def _check_file(db, project_id: int, source: Source, settings: ImportSettings, f
     except ValueError as exc:
         raise ImportFailed([Problem(filename, None, None, str(exc))]) from None
     try:
-        with _open_table(source, filename, settings.encoding) as table:
+        with open_table(source, filename, settings.encoding) as table:
             checker = _Checker(settings, filename, table.columns, project.label_codes, seen)
             batch = []
-            records = _with_decode_errors(table, source, filename, settings.encoding)
+            records = with_decode_errors(table, source, filename, settings.encoding)
             for row, values in records if checker.header_ok else ():
                 accepted = checker.check(row, values)
                 if accepted is None or write is None or checker.report.problem_count:
@@ -741,10 +437,10 @@ def _check_file(db, project_id: int, source: Source, settings: ImportSettings, f
                     batch = []
             if batch and write is not None and not checker.report.problem_count:
                 write(batch)
-    except _FileProblem as exc:
+    except FileProblem as exc:
         raise ImportFailed([exc.problem]) from None
     except UnicodeDecodeError:  # in the header line
-        raise ImportFailed([_decode_problem(source, filename, settings.encoding)]) from None
+        raise ImportFailed([decode_problem(source, filename, settings.encoding)]) from None
     return checker
 
 
@@ -763,7 +459,7 @@ def _split_outcome(checker: _Checker, settings: ImportSettings) -> list[str]:
 
 def plan_import(db, project_id: int, source: Source, settings: ImportSettings, filename: str | None = None):
     """Check a file without writing anything: the report says what an import would do and what is wrong."""
-    filename = filename or _name_of(source)
+    filename = filename or name_of(source)
     try:
         checker = _check_file(db, project_id, source, settings, filename, real_text_keys(db, project_id))
     except ImportFailed as exc:
@@ -778,7 +474,7 @@ def import_file(db, project_id: int, source: Source, settings: ImportSettings, f
     """Import a file into a project in one transaction and return its ImportReport.
 
     Raises ImportFailed (listing every problem) and writes nothing when anything is wrong."""
-    filename = filename or _name_of(source)
+    filename = filename or name_of(source)
     _check_size(source, filename)  # before hashing: a refused file is never read
     sha256 = file_sha256(source)
     created = now_utc()

@@ -1,0 +1,337 @@
+"""Reading tables of observations — CSV, TSV, JSON Lines (or a JSON array) and Excel .xlsx — as records.
+
+Files are streamed: a table yields (row number, values) records one by one, every value as text (a JSON
+list of labels stays a list). Reading problems come back as Problems that name the file and the line or
+row a user would look at; an undecodable byte is located by line and byte offset with a hint about
+which encoding reads it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+Source = str | Path | BinaryIO
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS |= {".json": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx"}
+
+csv.field_size_limit(64 * 1024 * 1024)  # clinical notes can be long; the default 128 kB is not enough
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the input, located as a user would look for it."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+
+def file_format(filename: str) -> str | None:
+    return FORMATS.get(Path(filename).suffix.lower())
+
+
+def file_size(source: Source) -> int:
+    if isinstance(source, (str, Path)):
+        return os.path.getsize(source)
+    position = source.tell()
+    source.seek(0, io.SEEK_END)
+    size = source.tell()
+    source.seek(position)
+    return size
+
+
+@contextmanager
+def _binary(source: Source):
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as handle:
+            yield handle
+    else:
+        source.seek(0)
+        yield source
+
+
+def file_sha256(source: Source) -> str:
+    digest = hashlib.sha256()
+    with _binary(source) as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _python_encoding(encoding: str) -> str:
+    # Accept a byte-order mark on UTF-8 files (Excel writes one) without keeping it in the first column name.
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def decode_problem(source: Source, filename: str, encoding: str) -> Problem:
+    """Locate the first undecodable byte by line, and suggest an encoding that reads that line."""
+    decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
+    offset = 0
+    with _binary(source) as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                bad = raw[exc.start : exc.start + 1].hex().upper()
+                hint = _encoding_hint(raw, encoding)
+                return Problem(
+                    filename,
+                    line_no,
+                    None,
+                    f"Line {line_no} is not valid {encoding} (byte 0x{bad} at byte offset {offset + exc.start} of "
+                    f"the file). {hint}",
+                )
+            offset += len(raw)
+    return Problem(filename, None, None, f"The file ends in the middle of a {encoding} character.")
+
+
+def _encoding_hint(raw: bytes, encoding: str) -> str:
+    for candidate, label in (("utf-8", "utf-8"), ("cp1252", "cp1252 (Windows / Excel)"), ("latin-1", "latin-1")):
+        if codecs.lookup(candidate).name == codecs.lookup(encoding).name:
+            continue
+        try:
+            raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        return f"The file was probably saved in another encoding: choose '{label}' in the encoding option."
+    return "Choose the file's encoding in the encoding option."
+
+
+class Table:
+    """An open file: its column names and an iterator of (row number, values) records."""
+
+    def __init__(self, columns: list[str], records: Iterator[tuple[int, list]], kind: str):
+        self.columns = columns
+        self.records = records
+        self.kind = kind
+
+
+class FileProblem(Exception):
+    """The file cannot be read as a table at all (empty, unknown type, not an .xlsx, ...)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(problem.message)
+
+
+@contextmanager
+def open_table(source: Source, filename: str, encoding: str):
+    """Yield a Table; raises FileProblem when the file cannot be read at all."""
+    kind = file_format(filename)
+    if kind is None:
+        if Path(filename).suffix.lower() == ".xls":
+            raise FileProblem(
+                Problem(filename, None, None, "Old Excel .xls files are not read: save the sheet as .xlsx or .csv.")
+            )
+        known = ", ".join(sorted({s for s in FORMATS}))
+        raise FileProblem(Problem(filename, None, None, f"Unknown file type: the file name should end in {known}."))
+    if file_size(source) == 0:
+        raise FileProblem(Problem(filename, None, None, "The file is empty."))
+    with _binary(source) as handle:
+        if kind == "xlsx":
+            yield _xlsx_table(handle, filename)
+        elif kind == "jsonl":
+            yield _jsonl_table(handle, filename, encoding)
+        else:
+            text = io.TextIOWrapper(handle, encoding=_python_encoding(encoding), newline="")
+            try:
+                table = _csv_table(text, filename, kind)
+                yield table
+            finally:
+                text.detach()  # the caller owns the binary handle (an upload stays readable)
+
+
+def _sniff_delimiter(first_line: str, kind: str) -> str:
+    if kind == "tsv":
+        return "\t"
+    counts = {d: first_line.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> Table:
+    first = text.readline()
+    while first and not first.strip():
+        first = text.readline()
+    if not first.strip():
+        raise FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
+    delimiter = _sniff_delimiter(first, kind)
+    lines = _chain_first(first, text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [c.strip() for c in next(reader)]
+    columns = [c or f"column {i + 1}" for i, c in enumerate(header)]
+
+    def records():
+        row_no = 1
+        for values in reader:
+            row_no += 1
+            if not values:  # a blank line
+                continue
+            yield row_no, values
+
+    return Table(columns, records(), kind)
+
+
+def _chain_first(first, rest):
+    yield first
+    # A plain loop, not `yield from`: closing this generator early (a preview stops after a few rows)
+    # must not close `rest`, which may wrap the caller's upload.
+    for item in rest:  # noqa: UP028
+        yield item
+
+
+def _jsonl_table(handle: BinaryIO, filename: str, encoding: str) -> Table:
+    head = handle.read(1 << 16)
+    handle.seek(0)
+    if head.lstrip()[:1] == b"[":  # a .json file holding one array of objects
+        return _json_array_table(handle, filename, encoding)
+    lines = _jsonl_lines(handle, filename, encoding)
+    first = None
+    for line_no, obj in lines:
+        first = (line_no, obj)
+        break
+    if first is None:
+        raise FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
+    if isinstance(first[1], Problem):
+        raise FileProblem(first[1])
+    columns = list(first[1].keys())
+
+    def records():
+        for line_no, obj in _chain_first(first, lines):
+            if isinstance(obj, Problem):
+                yield line_no, obj
+                continue
+            yield line_no, [obj.get(c) for c in columns]
+
+    return Table(columns, records(), "jsonl")
+
+
+def _jsonl_lines(handle: BinaryIO, filename: str, encoding: str):
+    """(line number, dict or Problem) for every non-blank line."""
+    py_encoding = _python_encoding(encoding)
+    for line_no, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode(py_encoding if line_no == 1 else encoding)
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.start + 1].hex().upper()
+            yield (
+                line_no,
+                Problem(
+                    filename,
+                    line_no,
+                    None,
+                    f"Line {line_no} is not valid {encoding} (byte 0x{bad} at position {exc.start} of the line). "
+                    + _encoding_hint(raw, encoding),
+                ),
+            )
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, Problem(filename, line_no, None, f"Line {line_no} is not valid JSON: {exc.msg}.")
+            continue
+        if not isinstance(obj, dict):
+            yield line_no, Problem(filename, line_no, None, f"Line {line_no} is not a JSON object with named fields.")
+            continue
+        yield line_no, obj
+
+
+def _json_array_table(handle: BinaryIO, filename: str, encoding: str) -> Table:
+    try:
+        data = json.loads(handle.read().decode(_python_encoding(encoding)))
+    except UnicodeDecodeError:
+        raise FileProblem(decode_problem(handle, filename, encoding)) from None
+    except json.JSONDecodeError as exc:
+        raise FileProblem(Problem(filename, exc.lineno, None, f"The file is not valid JSON: {exc.msg}.")) from None
+    if not isinstance(data, list) or not data or not all(isinstance(item, dict) for item in data):
+        raise FileProblem(Problem(filename, None, None, "A .json file must hold a list of objects (or JSON Lines)."))
+    columns = list(data[0].keys())
+    return Table(columns, ((i + 1, [obj.get(c) for c in columns]) for i, obj in enumerate(data)), "json")
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_table(handle: BinaryIO, filename: str) -> Table:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FileProblem(Problem(filename, None, None, f"This is not a readable Excel .xlsx file ({exc}).")) from None
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = None
+    for header in rows:
+        if any(v not in (None, "") for v in header):
+            break
+    if header is None or not any(v not in (None, "") for v in header):
+        raise FileProblem(Problem(filename, None, None, f"The first sheet ('{sheet.title}') is empty."))
+    names = [cell(v).strip() for v in header]
+    while names and not names[-1]:
+        names.pop()
+    columns = [c or f"column {i + 1}" for i, c in enumerate(names)]
+    width = len(columns)
+
+    def records():
+        for row_no, values in enumerate(rows, start=2):
+            cells = [cell(v) for v in values[:width]]
+            if any(cells):
+                yield row_no, cells
+        workbook.close()
+
+    return Table(columns, records(), "xlsx")
+
+
+def with_decode_errors(table: Table, source: Source, filename: str, encoding: str):
+    """The table's records; a decoding error ends them with a Problem that names the line."""
+    try:
+        yield from table.records
+    except UnicodeDecodeError:
+        yield None, decode_problem(source, filename, encoding)
+    except csv.Error as exc:
+        yield None, Problem(filename, None, None, f"The file could not be read as CSV: {exc}.")
+
+
+def unique_names(columns: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for c in columns:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(c if seen[c] == 1 else f"{c} ({seen[c]})")
+    return out
+
+
+def preview_value(value) -> str:
+    if isinstance(value, list):
+        return ";".join(cell(v) for v in value)
+    return cell(value)
+
+
+def name_of(source: Source) -> str:
+    return Path(source).name if isinstance(source, (str, Path)) else Path(getattr(source, "name", "upload")).name
