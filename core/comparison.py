@@ -155,7 +155,10 @@ def load(db, project_id: int, baseline_id: int, augmented_ids: list[int]) -> Com
         raise ComparisonError(f"Experiment(s) {unknown} are not part of project {project.name!r}.")
     notes: list[str] = []
     grouped = _runs_by_experiment(q.finished_runs(db, wanted))
-    predictions = q.test_predictions(db, [r["id"] for rs in grouped.values() for r in rs])
+    try:
+        predictions = q.test_predictions(db, [r["id"] for rs in grouped.values() for r in rs])
+    except ValueError as exc:
+        raise ComparisonError(str(exc)) from exc
     for exp_id in wanted:
         kept = [r for r in grouped.get(exp_id, []) if r["id"] in predictions]
         skipped = len(grouped.get(exp_id, [])) - len(kept)
@@ -198,7 +201,12 @@ def load(db, project_id: int, baseline_id: int, augmented_ids: list[int]) -> Com
         common = np.array([i for i in common if int(i) in truth], dtype=np.int64)
     if not len(common):
         raise ComparisonError("The chosen runs share no test item.")
-    y_true = np.array([[c in set(truth[int(i)]) for c in labels] for i in common], dtype=bool)
+    column = {code: j for j, code in enumerate(labels)}
+    y_true = np.zeros((len(common), len(labels)), dtype=bool)
+    for row, obs_id in enumerate(common.tolist()):
+        for code in truth[obs_id]:
+            if code in column:
+                y_true[row, column[code]] = True
 
     probs = np.empty((len(run_rows), len(common), len(labels)), dtype=np.float64)
     tuned = np.full((len(run_rows), len(labels)), 0.5)
@@ -206,6 +214,10 @@ def load(db, project_id: int, baseline_id: int, augmented_ids: list[int]) -> Com
     no_tuned = []
     for i, (row, codes) in enumerate(zip(run_rows, run_labels, strict=True)):
         ids, p = predictions[row["id"]]
+        if p.shape[1] != len(codes):
+            raise ComparisonError(
+                f"Run {row['id']} stores {p.shape[1]} probabilities per test item but has {len(codes)} labels."
+            )
         sorter = np.argsort(ids)
         rows_at = sorter[np.searchsorted(ids, common, sorter=sorter)]
         probs[i] = p[rows_at][:, [codes.index(c) for c in labels]]

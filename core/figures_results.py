@@ -289,46 +289,66 @@ def delta_table_figure(results: Results) -> go.Figure:
 
 
 def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Figure:
-    """Precision–recall curve of every run for one label, with its operating points at 0.5 and tuned."""
+    """Precision–recall curve of every run for one label, with its operating points at 0.5 and tuned.
+
+    One line trace per experiment (its runs' curves separated by gaps) and one marker trace per
+    experiment and threshold kind, so twenty runs stay a handful of traces.
+    """
     colours = experiment_colours(comparison)
     fig = go.Figure()
-    shown: set[int] = set()
-    for run in curves:
-        exp = comparison.experiment(run.experiment_id)
+    for exp in comparison.experiments:
+        runs = [run for run in curves if run.experiment_id == exp.id]
+        if not runs:
+            continue
         colour = colours[exp.id]
-        first = exp.id not in shown
-        shown.add(exp.id)
+        gap = [np.array([np.nan])]
+        x = np.concatenate([part for run in runs for part in (run.curve.recall, *gap)][:-1])
+        y = np.concatenate([part for run in runs for part in (run.curve.precision, *gap)][:-1])
+        custom = np.concatenate(
+            [
+                part
+                for run in runs
+                for part in (
+                    np.stack([run.curve.thresholds, np.full(len(run.curve.thresholds), run.seed)], -1),
+                    [[np.nan, np.nan]],
+                )
+            ][:-1]
+        )
         fig.add_trace(
             go.Scatter(
-                x=run.curve.recall,
-                y=run.curve.precision,
+                x=x,
+                y=y,
                 mode="lines",
+                connectgaps=False,
                 line={"color": colour, "width": 2.5},
                 opacity=0.8,
                 name=exp.name,
                 legendgroup=str(exp.id),
-                showlegend=first,
-                customdata=run.curve.thresholds,
-                hovertemplate=f"<b>{exp.name}</b> seed {run.seed}<br>threshold %{{customdata:.3f}}<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>",
+                customdata=custom,
+                hovertemplate=(
+                    f"<b>{exp.name}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[0]:.3f}}"
+                    "<br>recall %{x:.3f}, precision %{y:.3f}<extra></extra>"
+                ),
             )
         )
-        for kind, (rec, prec), symbol, thr in (
-            ("fixed", run.fixed, "circle", 0.5),
-            ("tuned", run.tuned, "diamond", run.tuned_threshold),
-        ):
+        for kind, symbol in (("fixed", "circle"), ("tuned", "diamond")):
+            points = [run.fixed if kind == "fixed" else run.tuned for run in runs]
             fig.add_trace(
                 go.Scatter(
-                    x=[rec],
-                    y=[prec],
+                    x=[p[0] for p in points],
+                    y=[p[1] for p in points],
                     mode="markers",
                     marker={"symbol": symbol, "size": 16, "color": colour, "line": {"color": "white", "width": 2}},
                     name=f"threshold {THRESHOLD_KINDS[kind]}",
-                    legendgroup=f"{exp.id}-{kind}",
+                    legendgroup=str(exp.id),
                     showlegend=False,
-                    meta=[kind, run.run_id],
+                    meta=kind,
+                    customdata=[
+                        [run.run_id, run.seed, 0.5 if kind == "fixed" else run.tuned_threshold] for run in runs
+                    ],
                     hovertemplate=(
-                        f"<b>{exp.name}</b> seed {run.seed}<br>threshold {thr:.3f} ({THRESHOLD_KINDS[kind]})"
-                        "<br>recall %{x:.3f}, precision %{y:.3f}<extra></extra>"
+                        f"<b>{exp.name}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[2]:.3f}}"
+                        f" ({THRESHOLD_KINDS[kind]})<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>"
                     ),
                 )
             )

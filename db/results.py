@@ -5,9 +5,11 @@ The tables belong to db/training.py; nothing here writes.
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
+import pandas as pd
 
 
 def list_experiments(db, project_id: int) -> list[dict]:
@@ -69,25 +71,33 @@ def runs_fingerprint(db, experiment_ids: list[int]) -> tuple:
 def test_predictions(db, run_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per run: (observation ids, probabilities items × labels in the run's labels_json order).
 
-    One row per run: SQLite concatenates the JSON vectors, so Python parses one string per run
-    instead of one per prediction. Both concatenations come from the same aggregate pass, so the
-    ids and vectors stay in step whatever order SQLite visits the rows in.
+    One row per run: SQLite strips each JSON vector's brackets and joins the vectors as lines of a
+    CSV text, which pandas' C parser reads several times faster than one `json.loads` per vector.
+    Ids and vectors are concatenated in the same aggregate pass, so they stay in step whatever
+    order SQLite visits the rows in.
     """
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if not run_ids:
         return out
     rows = db.execute(
         f"""
-        SELECT run_id, '[' || group_concat(observation_id, ',') || ']', '[' || group_concat(probs_json, ',') || ']'
+        SELECT run_id, group_concat(observation_id, ','), group_concat(trim(probs_json, '[] '), char(10))
         FROM test_predictions WHERE run_id IN ({_placeholders(run_ids)})
         GROUP BY run_id
         """,
         list(run_ids),
     ).fetchall()
-    for run_id, ids_json, probs_json in rows:
-        ids = np.asarray(json.loads(ids_json), dtype=np.int64)
-        probs = np.asarray(json.loads(probs_json), dtype=np.float64)
-        out[run_id] = (ids, probs.reshape(len(ids), -1))
+    for run_id, ids_csv, probs_csv in rows:
+        ids = np.array(ids_csv.split(","), dtype=np.int64)
+        try:
+            probs = pd.read_csv(
+                io.StringIO(probs_csv), header=None, dtype=np.float64, skipinitialspace=True, engine="c"
+            ).to_numpy()
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise ValueError(f"Run {run_id}: its stored test probabilities cannot be read ({exc}).") from exc
+        if probs.shape[0] != len(ids) or np.isnan(probs).any():
+            raise ValueError(f"Run {run_id}: its stored test probability vectors are not all of the same length.")
+        out[run_id] = (ids, probs)
     return out
 
 

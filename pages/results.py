@@ -17,10 +17,16 @@ def plain(text: str) -> str:
     return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in str(text))
 
 
+@st.cache_data(max_entries=4, show_spinner="Reading the runs…")
+def cached_comparison(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple):
+    # fingerprint (finished runs and their finish times) is part of the cache key on purpose.
+    return comparison.load(db(), project_id, baseline_id, list(augmented))
+
+
 @st.cache_data(max_entries=8, show_spinner="Comparing runs…")
 def cached_results(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str):
-    # fingerprint (finished runs and their finish times) is part of the cache key on purpose.
-    return comparison.compare(db(), project_id, baseline_id, list(augmented), kind)
+    loaded = cached_comparison(db_file, fingerprint, project_id, baseline_id, augmented)
+    return comparison.results(loaded, kind)
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing the charts for export…")
@@ -28,6 +34,151 @@ def export_figures(db_file: str, fingerprint: tuple, project_id: int, baseline_i
     res = cached_results(db_file, fingerprint, project_id, baseline_id, augmented, kind)
     pr = {label: comparison.pr_curves(res.comparison, label) for label in res.comparison.labels}
     return figures_results.all_figures(res, pr)
+
+
+def scores_tab(results, key) -> None:
+    st.plotly_chart(figures_results.metric_bars(results), theme=None, config=CHART_CONFIG, key="metric_bars")
+    with st.expander("Table: mean and standard deviation over seeds"):
+        st.dataframe(results.summary.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
+
+
+def deltas_tab(results, key) -> None:
+    if not results.comparison.augmented:
+        st.info("Choose at least one augmented experiment to see the change against the baseline.")
+        return
+    st.plotly_chart(figures_results.delta_figure(results), theme=None, config=CHART_CONFIG, key="deltas")
+    st.dataframe(figures_results.delta_styler(results), hide_index=True, width="stretch")
+    st.caption("Coloured: the 95% interval excludes zero (green up, red down); * marks the same in exports.")
+
+
+def pr_tab(results, key) -> None:
+    cmp = results.comparison
+    label = st.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="pr_label")
+    curves = comparison.pr_curves(cmp, label)
+    st.plotly_chart(figures_results.pr_figure(cmp, curves, label), theme=None, config=CHART_CONFIG, key="pr")
+
+
+def curves_tab(results, key) -> None:
+    cmp = results.comparison
+    if cmp.curves.empty:
+        st.info("These runs logged no training curves.")
+        return
+    run_names = {r.id: f"{cmp.experiment(r.experiment_id).name} · seed {r.seed}" for r in cmp.runs}
+    first_seeds = list({r.experiment_id: r.id for r in reversed(cmp.runs)}.values())[::-1]
+    chosen = st.multiselect("Runs", list(run_names), default=first_seeds, format_func=run_names.get, key="curve_runs")
+    st.plotly_chart(figures_results.training_curves(cmp, chosen), theme=None, config=CHART_CONFIG, key="curves")
+
+
+def synthetic_tab(results, key) -> None:
+    cmp = results.comparison
+    if not cmp.augmented:
+        st.info("Choose at least one augmented experiment.")
+        return
+    if cmp.review_note:
+        st.info(plain(cmp.review_note))
+    st.plotly_chart(figures_results.synthetic_relation(results), theme=None, config=CHART_CONFIG, key="relation")
+    st.dataframe(results.relation.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
+
+
+def errors_tab(results, key) -> None:
+    cmp = results.comparison
+    if not cmp.augmented:
+        st.info("Choose at least one augmented experiment.")
+        return
+    a, b, c = st.columns([2, 2, 3])
+    aug_id = a.selectbox(
+        "Augmented experiment",
+        [e.id for e in cmp.augmented],
+        format_func=lambda i: cmp.experiment(i).name,
+        key="err_exp",
+    )
+    err_label = b.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="err_label")
+    change = c.radio("Change", list(comparison.CHANGES), key="err_change", horizontal=True)
+    st.caption(plain(comparison.CHANGES[change]) + " (by most seeds; probabilities are means over seeds)")
+    cases = comparison.error_cases(db(), cmp, aug_id, err_label, results.threshold_kind, change)
+    picked = st.dataframe(
+        cases,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="err_table",
+        column_order=[
+            "text",
+            "true_labels",
+            "baseline_probability",
+            "augmented_probability",
+            "baseline_seeds_positive",
+            "augmented_seeds_positive",
+            "observation_id",
+        ],  # fmt: skip
+        column_config={
+            "text": st.column_config.TextColumn("text", width="large"),
+            "true_labels": st.column_config.TextColumn("true labels"),
+            "baseline_probability": st.column_config.NumberColumn("baseline p", format="%.3f"),
+            "augmented_probability": st.column_config.NumberColumn("augmented p", format="%.3f"),
+            "baseline_seeds_positive": st.column_config.TextColumn("baseline seeds +"),
+            "augmented_seeds_positive": st.column_config.TextColumn("augmented seeds +"),
+            "observation_id": st.column_config.NumberColumn("id", format="%d"),
+        },
+    )
+    if len(cases):
+        row = cases.iloc[picked.selection.rows[0] if picked.selection.rows else 0]
+        st.caption(
+            f"Observation {row['observation_id']} (select a row to read another) · true labels: "
+            f"{plain(row['true_labels']) or 'none'} · p {row['baseline_probability']:.3f} → "
+            f"{row['augmented_probability']:.3f}"
+        )
+        st.text(row["text"])
+    else:
+        st.info("No test observation changed this way for this label.")
+    with st.expander("Counts per label"):
+        st.dataframe(comparison.error_counts(cmp, aug_id, results.threshold_kind), hide_index=True, width="stretch")
+
+
+def export_tab(results, key) -> None:
+    st.write("Tables (CSV)")
+    cols = st.columns(5)
+    for i, (name, frame) in enumerate(report.tables(results).items()):
+        cols[i % 5].download_button(
+            name.replace("_", " "),
+            data=lambda frame=frame: report.csv_bytes(frame),
+            file_name=f"{name}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"csv_{name}",
+        )
+    st.write("Report and charts")
+    left, right = st.columns(2)
+    left.download_button(
+        "HTML report (opens offline)",
+        data=lambda: report.html_report(results, export_figures(*key)).encode("utf-8"),
+        file_name="results_report.html",
+        mime="text/html",
+        on_click="ignore",
+        key="html_report",
+        type="primary",
+    )
+    right.download_button(
+        "Every chart as PNG and SVG (ZIP)",
+        data=lambda: report.figures_zip(export_figures(*key)),
+        file_name="results_charts.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="charts_zip",
+    )
+    st.caption("Each chart also has its own camera button (top right of the chart) for a PNG of what you see.")
+
+
+TABS = {
+    "Scores": scores_tab,
+    "Change vs baseline": deltas_tab,
+    "Precision–recall": pr_tab,
+    "Training curves": curves_tab,
+    "Synthetic data": synthetic_tab,
+    "Errors": errors_tab,
+    "Export": export_tab,
+}
 
 
 st.title("Results")
@@ -75,130 +226,9 @@ st.caption(
     f"intervals: paired bootstrap over test items, {results.n_boot} resamples, seed {results.bootstrap_seed}"
 )
 
-tabs = st.tabs(
-    ["Scores", "Change vs baseline", "Precision–recall", "Training curves", "Synthetic data", "Errors", "Export"]
-)
 
-with tabs[0]:
-    st.plotly_chart(figures_results.metric_bars(results), theme=None, config=CHART_CONFIG, key="metric_bars")
-    with st.expander("Table: mean and standard deviation over seeds"):
-        st.dataframe(results.summary.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
-
-with tabs[1]:
-    if not cmp.augmented:
-        st.info("Choose at least one augmented experiment to see the change against the baseline.")
-    else:
-        st.plotly_chart(figures_results.delta_figure(results), theme=None, config=CHART_CONFIG, key="deltas")
-        st.dataframe(figures_results.delta_styler(results), hide_index=True, width="stretch")
-        st.caption("Coloured: the 95% interval excludes zero (green up, red down); * marks the same in exports.")
-
-with tabs[2]:
-    label = st.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="pr_label")
-    curves = comparison.pr_curves(cmp, label)
-    st.plotly_chart(figures_results.pr_figure(cmp, curves, label), theme=None, config=CHART_CONFIG, key="pr")
-    st.caption("Circles: threshold 0.5. Diamonds: the run's threshold tuned on validation. One line per run.")
-
-with tabs[3]:
-    run_names = {r.id: f"{cmp.experiment(r.experiment_id).name} · seed {r.seed}" for r in cmp.runs}
-    first_seeds = list({r.experiment_id: r.id for r in reversed(cmp.runs)}.values())[::-1]
-    chosen = st.multiselect("Runs", list(run_names), default=first_seeds, format_func=run_names.get, key="curve_runs")
-    if cmp.curves.empty:
-        st.info("These runs logged no training curves.")
-    else:
-        st.plotly_chart(figures_results.training_curves(cmp, chosen), theme=None, config=CHART_CONFIG, key="curves")
-
-with tabs[4]:
-    if not cmp.augmented:
-        st.info("Choose at least one augmented experiment.")
-    else:
-        if cmp.review_note:
-            st.info(plain(cmp.review_note))
-        st.plotly_chart(figures_results.synthetic_relation(results), theme=None, config=CHART_CONFIG, key="relation")
-        st.dataframe(results.relation.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
-
-with tabs[5]:
-    if not cmp.augmented:
-        st.info("Choose at least one augmented experiment.")
-    else:
-        a, b, c = st.columns([2, 2, 3])
-        aug_id = a.selectbox(
-            "Augmented experiment",
-            [e.id for e in cmp.augmented],
-            format_func=lambda i: cmp.experiment(i).name,
-            key="err_exp",
-        )
-        err_label = b.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="err_label")
-        change = c.radio("Change", list(comparison.CHANGES), key="err_change", horizontal=True)
-        st.caption(plain(comparison.CHANGES[change]) + " (by most seeds; probabilities are means over seeds)")
-        cases = comparison.error_cases(db(), cmp, aug_id, err_label, kind, change)
-        picked = st.dataframe(
-            cases,
-            hide_index=True,
-            width="stretch",
-            on_select="rerun",
-            selection_mode="single-row",
-            key="err_table",
-            column_order=[
-                "text",
-                "true_labels",
-                "baseline_probability",
-                "augmented_probability",
-                "baseline_seeds_positive",
-                "augmented_seeds_positive",
-                "observation_id",
-            ],  # fmt: skip
-            column_config={
-                "text": st.column_config.TextColumn("text", width="large"),
-                "true_labels": st.column_config.TextColumn("true labels"),
-                "baseline_probability": st.column_config.NumberColumn("baseline p", format="%.3f"),
-                "augmented_probability": st.column_config.NumberColumn("augmented p", format="%.3f"),
-                "baseline_seeds_positive": st.column_config.TextColumn("baseline seeds +"),
-                "augmented_seeds_positive": st.column_config.TextColumn("augmented seeds +"),
-                "observation_id": st.column_config.NumberColumn("id", format="%d"),
-            },
-        )
-        if len(cases):
-            row = cases.iloc[picked.selection.rows[0] if picked.selection.rows else 0]
-            st.caption(
-                f"Observation {row['observation_id']} (select a row to read another) · true labels: "
-                f"{plain(row['true_labels']) or 'none'} · p {row['baseline_probability']:.3f} → "
-                f"{row['augmented_probability']:.3f}"
-            )
-            st.text(row["text"])
-        else:
-            st.info("No test observation changed this way for this label.")
-        with st.expander("Counts per label"):
-            st.dataframe(comparison.error_counts(cmp, aug_id, kind), hide_index=True, width="stretch")
-
-with tabs[6]:
-    st.write("Tables (CSV)")
-    cols = st.columns(5)
-    for i, (name, frame) in enumerate(report.tables(results).items()):
-        cols[i % 5].download_button(
-            name.replace("_", " "),
-            data=lambda frame=frame: report.csv_bytes(frame),
-            file_name=f"{name}.csv",
-            mime="text/csv",
-            on_click="ignore",
-            key=f"csv_{name}",
-        )
-    st.write("Report and charts")
-    left, right = st.columns(2)
-    left.download_button(
-        "HTML report (opens offline)",
-        data=lambda: report.html_report(results, export_figures(*key)).encode("utf-8"),
-        file_name="results_report.html",
-        mime="text/html",
-        on_click="ignore",
-        key="html_report",
-        type="primary",
-    )
-    right.download_button(
-        "Every chart as PNG and SVG (ZIP)",
-        data=lambda: report.figures_zip(export_figures(*key)),
-        file_name="results_charts.zip",
-        mime="application/zip",
-        on_click="ignore",
-        key="charts_zip",
-    )
-    st.caption("Each chart also has its own camera button (top right of the chart) for a PNG of what you see.")
+# Only the open tab runs (on_change="rerun"), so hidden tabs cost nothing on a rerun.
+for tab, render in zip(st.tabs(list(TABS), key="results_tab", on_change="rerun"), TABS.values(), strict=True):
+    if tab.open:
+        with tab:
+            render(results, key)

@@ -92,7 +92,7 @@ def _simulate(rng, y: np.ndarray, separation: np.ndarray, shift: np.ndarray, har
     the noise is the run's own.
     """
     logits = np.where(y, separation / 2, -separation / 2) - 1.5 + shift + hardness + rng.normal(0, 0.6, y.shape)
-    return np.round(1 / (1 + np.exp(-logits)), 4)
+    return np.round(1 / (1 + np.exp(-logits)), 6)  # stored as the training job stores them
 
 
 def _hardness(y: np.ndarray, seed: int) -> np.ndarray:

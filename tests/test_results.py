@@ -184,6 +184,20 @@ def test_comparison_errors_name_the_problem(study):
         comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
 
 
+def test_unreadable_predictions_name_the_run(study):
+    db, ids = study
+    db.execute(
+        "UPDATE test_predictions SET probs_json = '[0.5, 0.5]' WHERE run_id = 2 AND rowid IN (SELECT rowid FROM test_predictions WHERE run_id = 2 LIMIT 1)"
+    )
+    with pytest.raises(comparison.ComparisonError, match="Run 2: its stored test probab"):
+        comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
+    db.execute("UPDATE test_predictions SET probs_json = '[0.5, 0.5]' WHERE run_id = 2")
+    with pytest.raises(
+        comparison.ComparisonError, match="Run 2 stores 2 probabilities per test item but has 10 labels"
+    ):
+        comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
+
+
 def test_error_browser_lists_items_whose_prediction_changed(study, res):
     db, ids = study
     cmp = res.comparison
@@ -302,12 +316,19 @@ def test_pr_figure_marks_the_stored_operating_points(study, res):
         for r in db.query("SELECT run_id, threshold_kind, recall, precision FROM test_metrics WHERE label = 'CD'")
     }
     points = [t for t in fig.data if t.meta]
-    assert len(points) == 2 * len(cmp.runs)
+    assert len(points) == 2 * len(cmp.experiments)
+    checked = set()
     for t in points:
-        kind, run_id = t.meta
-        assert (t.x[0], t.y[0]) == pytest.approx(stored[(run_id, kind)])
+        for x, y, (run_id, _, threshold) in zip(t.x, t.y, t.customdata, strict=True):
+            assert (x, y) == pytest.approx(stored[(int(run_id), t.meta)])
+            checked.add((int(run_id), t.meta))
+            if t.meta == "fixed":
+                assert threshold == 0.5
+    assert len(checked) == 2 * len(cmp.runs)
     lines = [t for t in fig.data if t.mode == "lines"]
-    assert len(lines) == len(cmp.runs) and all(len(t.x) <= 200 for t in lines)
+    assert [t.name for t in lines] == [e.name for e in cmp.experiments]
+    # Each experiment's line holds its runs' curves (at most 200 points each), separated by gaps.
+    assert all(np.isnan(np.asarray(t.x, dtype=float)).sum() == 2 and len(t.x) <= 3 * 201 for t in lines)
 
 
 def test_training_curves_plot_the_logged_epochs(study, res):

@@ -40,6 +40,11 @@ def test_empty_project_says_what_to_do(db):
     assert "No finished training runs" in at.info[0].value
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    at.session_state["results_tab"] = name
+    return at.run()
+
+
 def test_results_page_shows_every_view_of_stored_runs(db):
     ids = build_study(db, n_test=300, seeds=(1, 2), augmented=2)
     at = page(ids["project_id"])
@@ -55,20 +60,33 @@ def test_results_page_shows_every_view_of_stored_runs(db):
     ]
     assert at.selectbox[0].value == ids["baseline_id"]
     assert at.multiselect[0].value == ids["augmented_ids"]
-    specs = chart_specs(at)
-    assert len(specs) == 5
     expected = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned")
-    bars = specs[0]["data"]
-    f1_base = next(t for t in bars if t["yaxis"] == "y3" and t["name"] == "Baseline (real only)")
+    # Only the open tab is drawn: the scores chart first.
+    (bars,) = chart_specs(at)
+    f1_base = next(t for t in bars["data"] if t["yaxis"] == "y3" and t["name"] == "Baseline (real only)")
     summary = expected.summary[expected.summary["experiment_id"] == ids["baseline_id"]]
     assert values(f1_base["y"]) == summary["f1_mean"].tolist()
-    deltas = specs[1]["data"]
-    assert {t["name"] for t in deltas} == {"Augmented A", "Augmented B"}
-    # The delta table, as a table of text.
-    table = at.dataframe[1].value
+
+    open_tab(at, "Change vs baseline")
+    (deltas,) = chart_specs(at)
+    assert {t["name"] for t in deltas["data"]} == {"Augmented A", "Augmented B"}
+    table = at.dataframe[0].value
     assert "Δ F1 (pp) [95% CI]" in table.columns and len(table) == 2 * 12
-    assert len(at.get("download_button")) == 7
+
+    for name, title in [
+        ("Precision–recall", "Precision–recall trade-off: PS"),
+        ("Training curves", "Training curves"),
+        ("Synthetic data", "Synthetic data per label"),
+    ]:
+        open_tab(at, name)
+        assert not at.exception
+        (spec,) = chart_specs(at)
+        assert spec["layout"]["title"]["text"].startswith(title)
     assert "review accuracy is unavailable" in at.info[0].value.lower()
+
+    open_tab(at, "Export")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels[-2:] == ["HTML report (opens offline)", "Every chart as PNG and SVG (ZIP)"] and len(labels) == 7
 
 
 def test_threshold_choice_and_error_browser(db):
@@ -82,17 +100,20 @@ def test_threshold_choice_and_error_browser(db):
     f1_aug = next(t for t in bars if t["yaxis"] == "y3" and t["name"] == "Augmented A")
     assert values(f1_aug["y"]) == expected.summary[expected.summary["experiment"] == "Augmented A"]["f1_mean"].tolist()
 
+    open_tab(at, "Errors")
     at.selectbox(key="err_label").set_value("RI")
     at.radio(key="err_change").set_value("fixed false negative").run()
     cases = comparison.error_cases(
         db, expected.comparison, ids["augmented_ids"][0], "RI", "fixed", "fixed false negative"
     )
-    shown = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    shown = at.dataframe[0].value
     assert len(shown) == len(cases) > 0
     assert shown["text"].tolist() == cases["text"].tolist()
+    assert at.text[0].value == cases["text"].iloc[0]  # the first case, in full, as plain text
 
+    open_tab(at, "Precision–recall")
     at.selectbox(key="pr_label").set_value("CE").run()
-    pr = chart_specs(at)[2]
+    pr = chart_specs(at)[0]
     assert "CE – Deregulating cellular energetics" in pr["layout"]["title"]["text"]
 
 
