@@ -35,7 +35,7 @@ def _style(fig: go.Figure, title: str, height: int, subtitle: str = "") -> go.Fi
         title={
             "text": title,
             "font": {"size": 26},
-            "x": 0,
+            "x": 0.01,
             "xanchor": "left",
             "yref": "container",
             "y": 1 - 16 / height,
@@ -50,7 +50,7 @@ def _style(fig: go.Figure, title: str, height: int, subtitle: str = "") -> go.Fi
             "yref": "container",
             "y": 1 - (74 + 22 * lines) / height,
             "yanchor": "top",
-            "x": 0,
+            "x": 0.01,
             "font": {"size": 18},
         },
         hoverlabel={"font": {"size": 17}},

@@ -66,7 +66,13 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2) -> bytes:
     if fmt not in ("png", "svg"):
         raise ValueError(f"Charts export as png or svg, not {fmt!r}.")
     _browser()
-    return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1, width=fig.layout.width or 1400)
+    width, height = _size(fig)
+    return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1, width=width, height=height)
+
+
+def _size(fig: go.Figure) -> tuple[int, int]:
+    """The chart's own size: the layout (legend, titles) is placed for its height."""
+    return int(fig.layout.width or 1400), int(fig.layout.height or 600)
 
 
 def figures_zip(figures: dict[str, go.Figure], formats: tuple[str, ...] = ("png", "svg")) -> bytes:
@@ -82,7 +88,15 @@ def figures_zip(figures: dict[str, go.Figure], formats: tuple[str, ...] = ("png"
                 paths.append(Path(tmp) / f"{name}.{fmt}")
                 figs.append(fig)
                 fmts.append(fmt)
-        pio.write_images(figs, paths, format=fmts, scale=[2 if f == "png" else 1 for f in fmts], width=1400)
+        sizes = [_size(fig) for fig in figs]
+        pio.write_images(
+            figs,
+            paths,
+            format=fmts,
+            scale=[2 if f == "png" else 1 for f in fmts],
+            width=[w for w, _ in sizes],
+            height=[h for _, h in sizes],
+        )
         for path in paths:
             archive.write(path, path.name)
     return buffer.getvalue()

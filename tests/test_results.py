@@ -411,6 +411,10 @@ def test_charts_export_as_png_and_svg_offline(res):
     fig = figures_results.delta_figure(res)
     archive = zipfile.ZipFile(io.BytesIO(report.figures_zip({"deltas": fig})))
     assert sorted(archive.namelist()) == ["deltas.png", "deltas.svg"]
-    assert archive.read("deltas.png").startswith(b"\x89PNG")
+    png = archive.read("deltas.png")
+    assert png.startswith(b"\x89PNG")
+    # Drawn at the chart's own size (scale 2), so titles and legend sit where the layout puts them.
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (2 * 1400, 2 * fig.layout.height)
     svg = archive.read("deltas.svg").decode()
     assert svg.startswith("<svg") and "Augmented A" in svg
