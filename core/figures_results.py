@@ -6,6 +6,8 @@ baseline is always slate grey), label codes on the axes and their names on hover
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,6 +21,11 @@ AUGMENTED_COLOURS = ["#e69f00", "#0072b2", "#009e73", "#cc79a7", "#d55e00", "#56
 METRIC_TITLES = {"precision": "Precision", "recall": "Recall", "f1": "F1"}
 FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 18, "color": "#1f2a30"}
 POSITIVE, NEGATIVE = "#1a7f4b", "#b3261e"
+
+
+def _t(text) -> str:
+    """User text (experiment and label names) for Plotly, which reads a subset of HTML in its strings."""
+    return escape(str(text), quote=False)
 
 
 def experiment_colours(comparison: Comparison) -> dict[int, str]:
@@ -61,7 +68,7 @@ def _style(fig: go.Figure, title: str, height: int, subtitle: str = "") -> go.Fi
 
 def _label_ticks(comparison: Comparison, support: dict[str, int]) -> list[str]:
     return [
-        f"<b>{'micro' if c == '_micro' else 'macro' if c == '_macro' else c}</b><br>n={support[c]}"
+        f"<b>{'micro' if c == '_micro' else 'macro' if c == '_macro' else _t(c)}</b><br>n={support[c]}"
         for c in columns(comparison)
     ]
 
@@ -92,7 +99,7 @@ def metric_bars(results: Results) -> go.Figure:
     for exp in cmp.experiments:
         rows = summary.loc[exp.id].reindex(cols)
         custom = np.stack(
-            [[cmp.label_title(c) for c in cols], rows["seeds"].astype(str), [str(support[c]) for c in cols]], -1
+            [[_t(cmp.label_title(c)) for c in cols], rows["seeds"].astype(str), [str(support[c]) for c in cols]], -1
         )
         for r, metric in enumerate(METRIC_TITLES, start=1):
             fig.add_trace(
@@ -100,13 +107,13 @@ def metric_bars(results: Results) -> go.Figure:
                     x=ticks,
                     y=rows[f"{metric}_mean"].to_numpy(),
                     error_y={"type": "data", "array": rows[f"{metric}_std"].to_numpy(), "thickness": 2, "width": 4},
-                    name=exp.name,
+                    name=_t(exp.name),
                     legendgroup=str(exp.id),
                     showlegend=r == 1,
                     marker_color=colours[exp.id],
                     customdata=custom,
                     hovertemplate=(
-                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>{METRIC_TITLES[metric]} %{{y:.3f}}"
+                        f"<b>{_t(exp.name)}</b><br>%{{customdata[0]}}<br>{METRIC_TITLES[metric]} %{{y:.3f}}"
                         " ± %{error_y.array:.3f} over %{customdata[1]} seed(s)<br>test positives %{customdata[2]}"
                         "<extra></extra>"
                     ),
@@ -134,7 +141,7 @@ def delta_figure(results: Results) -> go.Figure:
     cmp = results.comparison
     colours = experiment_colours(cmp)
     cols = columns(cmp)
-    y_labels = [AVERAGES.get(c, c) for c in cols]
+    y_labels = [_t(AVERAGES.get(c, c)) for c in cols]
     fig = make_subplots(
         rows=1,
         cols=3,
@@ -153,7 +160,7 @@ def delta_figure(results: Results) -> go.Figure:
                     mode="markers",
                     orientation="h",
                     offsetgroup=str(exp.id),
-                    name=exp.name,
+                    name=_t(exp.name),
                     legendgroup=str(exp.id),
                     showlegend=c == 1,
                     marker={
@@ -171,9 +178,9 @@ def delta_figure(results: Results) -> go.Figure:
                         "width": 6,
                         "color": colours[exp.id],
                     },
-                    customdata=np.stack([rows["label_name"], rows["low_pp"], rows["high_pp"]], -1),
+                    customdata=np.stack([rows["label_name"].map(_t), rows["low_pp"], rows["high_pp"]], -1),
                     hovertemplate=(
-                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ {METRIC_TITLES[metric]} %{{x:+.1f}} pp"
+                        f"<b>{_t(exp.name)}</b><br>%{{customdata[0]}}<br>Δ {METRIC_TITLES[metric]} %{{x:+.1f}} pp"
                         " [%{customdata[1]:+.1f}, %{customdata[2]:+.1f}]<extra></extra>"
                     ),
                 ),
@@ -198,7 +205,7 @@ def delta_figure(results: Results) -> go.Figure:
         _separate_averages(fig, len(cmp.labels), "y", [f"x{'' if c == 1 else c} domain" for c in (1, 2, 3)])
     fig.update_layout(scattermode="group", scattergap=0.5)
     subtitle = (
-        f"Augmented − {cmp.experiment(cmp.baseline_id).name}, in percentage points. Filled: the interval excludes 0."
+        f"Augmented − {_t(cmp.experiment(cmp.baseline_id).name)}, in percentage points. Filled: the interval excludes 0."
         f"<br>Whiskers: paired bootstrap 95% interval ({results.n_boot} resamples of the test items)."
     )
     height = int(300 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5)
@@ -265,13 +272,13 @@ def delta_table_figure(results: Results) -> go.Figure:
     fig = go.Figure(
         go.Table(
             header={
-                "values": [f"<b>{c}</b>" for c in frame.columns],
+                "values": [f"<b>{_t(c)}</b>" for c in frame.columns],
                 "fill_color": "#eef2f3",
                 "font": {"size": 17},
                 "height": 36,
             },
             cells={
-                "values": [frame[c].tolist() for c in frame.columns],
+                "values": [[_t(v) if isinstance(v, str) else v for v in frame[c]] for c in frame.columns],
                 "fill_color": fills,
                 "font": {"size": 16},
                 "height": 32,
@@ -322,11 +329,11 @@ def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Fig
                 connectgaps=False,
                 line={"color": colour, "width": 2.5},
                 opacity=0.8,
-                name=exp.name,
+                name=_t(exp.name),
                 legendgroup=str(exp.id),
                 customdata=custom,
                 hovertemplate=(
-                    f"<b>{exp.name}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[0]:.3f}}"
+                    f"<b>{_t(exp.name)}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[0]:.3f}}"
                     "<br>recall %{x:.3f}, precision %{y:.3f}<extra></extra>"
                 ),
             )
@@ -347,7 +354,7 @@ def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Fig
                         [run.run_id, run.seed, 0.5 if kind == "fixed" else run.tuned_threshold] for run in runs
                     ],
                     hovertemplate=(
-                        f"<b>{exp.name}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[2]:.3f}}"
+                        f"<b>{_t(exp.name)}</b> seed %{{customdata[1]}}<br>threshold %{{customdata[2]:.3f}}"
                         f" ({THRESHOLD_KINDS[kind]})<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>"
                     ),
                 )
@@ -368,7 +375,7 @@ def pr_figure(comparison: Comparison, curves: list[PRRun], label: str) -> go.Fig
     fig.update_yaxes(title="Precision", range=[0, 1.02])
     return _style(
         fig,
-        f"Precision–recall trade-off: {comparison.label_title(label)}",
+        f"Precision–recall trade-off: {_t(comparison.label_title(label))}",
         680,
         "One line per run. Circles: threshold 0.5; diamonds: the run's threshold tuned on validation.",
     )
@@ -385,7 +392,7 @@ def training_curves(comparison: Comparison, run_ids: list[int] | None = None) ->
             continue
         exp = comparison.experiment(run.experiment_id)
         c = curves[curves["run_id"] == run.id].sort_values("step")
-        name = f"{exp.name} · seed {run.seed}"
+        name = f"{_t(exp.name)} · seed {run.seed}"
         first = True
         for col, column, dash, what in (
             (1, "train_loss", "solid", "train loss"),
@@ -442,17 +449,17 @@ def synthetic_relation(results: Results) -> go.Figure:
     )
     for exp in cmp.augmented:
         r = rel[rel["experiment_id"] == exp.id]
-        names = r["label_name"].tolist()
-        group = {"name": exp.name, "legendgroup": str(exp.id), "orientation": "h", "offsetgroup": str(exp.id)}
+        names = r["label_name"].map(_t).tolist()
+        group = {"name": _t(exp.name), "legendgroup": str(exp.id), "orientation": "h", "offsetgroup": str(exp.id)}
         fig.add_trace(
             go.Bar(
                 x=r["synthetic_added"].to_numpy(),
-                y=r["label"].tolist(),
+                y=r["label"].map(_t).tolist(),
                 marker_color=colours[exp.id],
                 showlegend=True,
                 customdata=np.stack([names, r["real_train"]], -1),
                 hovertemplate=(
-                    f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>synthetic added %{{x:.0f}}"
+                    f"<b>{_t(exp.name)}</b><br>%{{customdata[0]}}<br>synthetic added %{{x:.0f}}"
                     " (real %{customdata[1]:.0f})<extra></extra>"
                 ),
                 **group,
@@ -464,7 +471,7 @@ def synthetic_relation(results: Results) -> go.Figure:
             fig.add_trace(
                 go.Bar(
                     x=r["review_accuracy"].to_numpy(),
-                    y=r["label"].tolist(),
+                    y=r["label"].map(_t).tolist(),
                     marker_color=colours[exp.id],
                     showlegend=False,
                     error_x={
@@ -476,7 +483,7 @@ def synthetic_relation(results: Results) -> go.Figure:
                     },
                     customdata=np.stack([names, r["reviewed"], r["review_low"], r["review_high"]], -1),
                     hovertemplate=(
-                        f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>%{{x:.0%}} of %{{customdata[1]}} reviewed"
+                        f"<b>{_t(exp.name)}</b><br>%{{customdata[0]}}<br>%{{x:.0%}} of %{{customdata[1]}} reviewed"
                         " labels correct<br>Wilson 95%: %{customdata[2]:.0%}–%{customdata[3]:.0%}<extra></extra>"
                     ),
                     **group,
@@ -487,7 +494,7 @@ def synthetic_relation(results: Results) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=r["f1_delta_pp"].to_numpy(),
-                y=r["label"].tolist(),
+                y=r["label"].map(_t).tolist(),
                 mode="markers",
                 marker={"color": colours[exp.id], "size": 14},
                 showlegend=False,
@@ -501,7 +508,7 @@ def synthetic_relation(results: Results) -> go.Figure:
                 },
                 customdata=np.stack([names, r["f1_low_pp"], r["f1_high_pp"]], -1),
                 hovertemplate=(
-                    f"<b>{exp.name}</b><br>%{{customdata[0]}}<br>Δ F1 %{{x:+.1f}} pp"
+                    f"<b>{_t(exp.name)}</b><br>%{{customdata[0]}}<br>Δ F1 %{{x:+.1f}} pp"
                     " [%{customdata[1]:+.1f}, %{customdata[2]:+.1f}]<extra></extra>"
                 ),
                 **group,

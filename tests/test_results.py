@@ -360,6 +360,22 @@ def test_synthetic_relation_without_reviews_says_so(res):
     np.testing.assert_allclose(np.asarray(change.x) - np.asarray(change.error_x.arrayminus), rel["f1_low_pp"])
 
 
+def test_figures_show_user_names_as_text(study):
+    db, ids = study
+    db.execute("UPDATE experiments SET name = ? WHERE id = ?", ["<b>bold</b> & co", ids["augmented_ids"][0]])
+    db.execute("UPDATE labels SET name = ? WHERE code = 'PS'", ["<i>signal</i>"])
+    res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], n_boot=20)
+    shown = "&lt;b&gt;bold&lt;/b&gt; &amp; co"
+    for fig in figures_results.all_figures(res, {"PS": comparison.pr_curves(res.comparison, "PS")}).values():
+        text = repr(fig.to_dict())  # to_json would hide "<" as \\u003c
+        assert "<b>bold</b>" not in text and "<i>signal</i>" not in text
+    bars = figures_results.metric_bars(res)
+    assert shown in {t.name for t in bars.data}
+    assert bars.data[0].customdata[0][0] == "PS – &lt;i&gt;signal&lt;/i&gt;"
+    table = figures_results.delta_table_figure(res)
+    assert shown in table.data[0].cells.values[0]
+
+
 # --- exports -------------------------------------------------------------------------------------
 
 
