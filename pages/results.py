@@ -39,7 +39,14 @@ def export_figures(db_file: str, fingerprint: tuple, project_id: int, baseline_i
 def scores_tab(results, key) -> None:
     st.plotly_chart(figures_results.metric_bars(results), theme=None, config=CHART_CONFIG, key="metric_bars")
     with st.expander("Table: mean and standard deviation over seeds"):
-        st.dataframe(results.summary.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
+        scores = {
+            c: st.column_config.NumberColumn(c, format="%.3f")
+            for c in results.summary.columns
+            if c.endswith(("_mean", "_std"))
+        }
+        st.dataframe(
+            results.summary.drop(columns=["experiment_id"]), hide_index=True, width="stretch", column_config=scores
+        )
 
 
 def deltas_tab(results, key) -> None:
@@ -77,7 +84,22 @@ def synthetic_tab(results, key) -> None:
     if cmp.review_note:
         st.info(plain(cmp.review_note))
     st.plotly_chart(figures_results.synthetic_relation(results), theme=None, config=CHART_CONFIG, key="relation")
-    st.dataframe(results.relation.drop(columns=["experiment_id"]), hide_index=True, width="stretch")
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        results.relation.drop(columns=["experiment_id"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "real_train": number("real train", format="%.0f"),
+            "synthetic_added": number("synthetic added", format="%.0f"),
+            "review_accuracy": number("reviewed correct", format="percent"),
+            "review_low": number("95% low", format="percent"),
+            "review_high": number("95% high", format="percent"),
+            "f1_delta_pp": number("Δ F1 (pp)", format="%+.1f"),
+            "f1_low_pp": number("95% low (pp)", format="%+.1f"),
+            "f1_high_pp": number("95% high (pp)", format="%+.1f"),
+        },
+    )
 
 
 def errors_tab(results, key) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from db import connect
-from tests.results_fixtures import build_study
+from tests.results_fixtures import add_reviewed_synthetic, build_study
 
 SHOTS = Path(os.environ.get("STUDIO_SHOTS", "/work/notes/shots"))
 
@@ -18,6 +18,7 @@ def stored_study(tmp_path):
     """Two stored experiments in the database file the server will open (written before it starts)."""
     db = connect(tmp_path / "studio.db")
     ids = build_study(db, n_test=400, seeds=(1, 2, 3), augmented=1)
+    add_reviewed_synthetic(db, ids["project_id"], 1, {"RI": (12, 10), "A": (10, 6), "CE": (15, 14), "ID": (8, 7)})
     db.conn.close()
     return ids
 
@@ -57,6 +58,12 @@ def test_results_page_renders_charts_and_downloads_the_report(results_server, st
     panel.locator(".js-plotly-plot .main-svg").first.wait_for()
     assert panel.locator(".js-plotly-plot .scatterlayer .point").count() >= 3 * 12
     shot(page, "deltas")
+
+    page.get_by_role("tab", name="Synthetic data").click()
+    panel = active_panel(page)
+    panel.locator(".js-plotly-plot .main-svg").first.wait_for()
+    assert "Reviewed as correct" in panel.locator(".js-plotly-plot").first.inner_text()
+    assert panel.locator(".js-plotly-plot .bars path").count() >= 4 + 4  # synthetic added, reviewed accuracy
 
     for tab in ("Precision–recall", "Training curves", "Synthetic data", "Errors"):
         page.get_by_role("tab", name=tab).click()
