@@ -56,13 +56,13 @@ class Deduper:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, text: str, source: str, key: str | None = None) -> None:
+    def add(self, text: str, source: str, key: str | None = None, sim_key: str | None = None) -> None:
         key = key or text_key(text)
         if key in self._exact:
             return
         self._exact[key] = (source, text)
         entry = len(self._entries)
-        sim_key = similarity_key(text)
+        sim_key = sim_key if sim_key is not None else similarity_key(text)
         self._keys.append(sim_key)
         self._entries.append((source, text))
         for word in set(sim_key.split()):
@@ -73,23 +73,24 @@ class Deduper:
         for text, key in rows:
             self.add(text, source, key)
 
-    def find(self, text: str, key: str | None = None) -> Match | None:
+    def find(self, text: str, key: str | None = None, sim_key: str | None = None) -> Match | None:
         """The earlier text this one duplicates (exact first, then the most similar near one), or None."""
         key = key or text_key(text)
         if key in self._exact:
             source, original = self._exact[key]
             return Match("exact", source, original, 100.0)
-        sim_key = similarity_key(text)
-        words = [w for w in set(sim_key.split()) if w in self._postings]
+        sim_key = sim_key if sim_key is not None else similarity_key(text)
+        postings = self._postings
+        words = sorted((len(postings[w]), w) for w in set(sim_key.split()) if w in postings)
         if not words:
             return None
-        words.sort(key=lambda w: (len(self._postings[w]), w))
         candidates = set()
-        for word in words[:_RARE_WORDS]:
-            candidates.update(self._postings[word])
-        ordered = sorted(candidates)
+        for _, word in words[:_RARE_WORDS]:
+            candidates.update(postings[word])
+        ordered = list(candidates)
+        keys = self._keys
         best = process.extractOne(
-            sim_key, [self._keys[i] for i in ordered], scorer=fuzz.ratio, score_cutoff=self.threshold, processor=None
+            sim_key, [keys[i] for i in ordered], scorer=fuzz.ratio, score_cutoff=self.threshold, processor=None
         )
         if best is None:
             return None
@@ -100,7 +101,8 @@ class Deduper:
     def check_and_add(self, text: str, source: str = "synthetic", key: str | None = None) -> Match | None:
         """None (and remember the text) if it is new; otherwise the match, and the text is not remembered."""
         key = key or text_key(text)
-        match = self.find(text, key)
+        sim_key = similarity_key(text)
+        match = self.find(text, key, sim_key)
         if match is None:
-            self.add(text, source, key)
+            self.add(text, source, key, sim_key)
         return match

@@ -272,12 +272,10 @@ class RunEngine:
                 continue
             if result.ok:
                 parsed = parse_response(result.content, slot.n)
-                await self._in_db(
-                    q.record_parse, self.db, call_id, parsed.method, len(parsed.observations), parsed.error
-                )
                 if parsed.ok:
-                    await self._in_db(self._store, cell, call_id, parsed.observations)
+                    await self._in_db(self._store, cell, call_id, parsed.method, parsed.observations)
                     return
+                await self._in_db(q.record_parse, self.db, call_id, parsed.method, 0, parsed.error)
                 error, retryable = f"Could not read observations from the answer: {parsed.error}", True
             else:
                 error, retryable = result.error, result.retryable
@@ -289,7 +287,7 @@ class RunEngine:
                 return
             await asyncio.sleep(backoff_s(attempt, self.config.retry_base_s, result.retry_after_s))
 
-    def _store(self, cell: dict, call_id: int, texts: list[str]) -> bool:
+    def _store(self, cell: dict, call_id: int, parse_method: str, texts: list[str]) -> bool:
         """Drop duplicates (within the run, against real data) and store the rest; on the writer thread."""
         kept, dropped = [], []
         facets_json = cell["facets_json"]
@@ -319,7 +317,7 @@ class RunEngine:
                     "model": cell["model"],
                 }
             )
-        return q.complete_cell(self.db, cell, call_id, len(texts), kept, dropped)
+        return q.complete_cell(self.db, cell, call_id, parse_method, len(texts), kept, dropped)
 
 
 async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None) -> Preview:

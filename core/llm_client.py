@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
 
 # Statuses worth retrying: timeout, lock conflict, rate limit, server errors.
@@ -128,7 +129,12 @@ class LLMClient:
             return round((time.perf_counter() - start) * 1000)
 
         try:
-            raw = await self._sdk.chat.completions.with_raw_response.create(model=model, messages=messages, **params)
+            # The SDK's request path (auth, timeouts, retries with backoff, Retry-After) with the body as we
+            # built it: we read the raw answer ourselves, so its typed-parameter transform (~1 ms of CPU
+            # per call, which caps throughput at high concurrency) buys nothing here.
+            response = await self._sdk.post(
+                "/chat/completions", cast_to=httpx2.Response, body={"model": model, "messages": messages, **params}
+            )
         except openai.APIStatusError as exc:
             status = exc.status_code
             return CallResult(
@@ -143,8 +149,8 @@ class LLMClient:
         except openai.APIConnectionError as exc:  # includes timeouts
             return CallResult("error", elapsed(), error=self.redact(describe_error(exc)), retryable=True)
         latency = elapsed()
-        body = raw.http_response.text
-        result = CallResult("ok", latency, raw_response=self.redact(body), http_status=raw.http_response.status_code)
+        body = response.text
+        result = CallResult("ok", latency, raw_response=self.redact(body), http_status=response.status_code)
         return _read_body(body, result)
 
 

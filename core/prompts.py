@@ -13,6 +13,7 @@ anything is sent to a model.
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import random
 import sys
@@ -48,6 +49,7 @@ class Slot:
     examples: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=256)  # a run renders the same template thousands of times
 def _compile(source: str, part: str) -> jinja2.Template:
     try:
         code = _ENV.compile(source, name=part, filename=f"<{part}>")

@@ -510,10 +510,17 @@ def record_parse(db, call_id: int, method: str | None, n_parsed: int, error: str
     )
 
 
-def complete_cell(db, cell: dict, call_id: int, n_parsed: int, kept: list[dict], dropped: list[dict]) -> bool:
-    """Store a cell's observations and mark it done, atomically. False if it was already done (never twice)."""
+def complete_cell(
+    db, cell: dict, call_id: int, parse_method: str, n_parsed: int, kept: list[dict], dropped: list[dict]
+) -> bool:
+    """Record how the call's answer was read, store the cell's observations and mark it done, atomically.
+    False if the cell was already done (a cell is never stored twice)."""
     now = now_utc()
     with immediate(db):
+        db.execute(
+            "UPDATE llm_calls SET parse_method = ?, n_parsed = ?, parse_error = NULL WHERE id = ?",
+            [parse_method, n_parsed, call_id],
+        )
         changed = db.execute(
             "UPDATE generation_cells SET status = 'done', error = NULL, call_id = ?, n_parsed = ?, n_kept = ?,"
             " n_duplicates = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",

@@ -39,6 +39,9 @@ _WORDS = (
     "covers ears eyes hands feet shoes socks label sticker colour shape number letter clock calendar route "
     "bus car bicycle garden sand water paint crayon paper spoon cup plate blanket pillow fan wheel door switch"
 ).split()
+# Plus rarer made-up words, so texts have a vocabulary shaped like real text (a few common words, many rare).
+_SYLLABLES = "ba ko ri mu te sa lo vi ne da pu fe".split()
+_RARE = [a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in ("n", "s", "l", "")][:500]
 _WRITE_N = re.compile(r"[Ww]rite (\d+)")
 
 
@@ -95,7 +98,7 @@ class FakeOpenAI:
         with self._lock:
             self._counter += 1
             rng = random.Random(self._counter)
-        texts = [" ".join(rng.choice(_WORDS) for _ in range(14)).capitalize() + "." for _ in range(n)]
+        texts = [_sentence(rng) for _ in range(n)]
         with self._lock:
             if self._first_texts is None:
                 self._first_texts = texts
@@ -146,6 +149,12 @@ class FakeOpenAI:
         return 200, {}, json.dumps(answer).encode()
 
 
+def _sentence(rng: random.Random) -> str:
+    words = [rng.choice(_WORDS) for _ in range(10)] + [rng.choice(_RARE) for _ in range(4)]
+    rng.shuffle(words)
+    return " ".join(words).capitalize() + "."
+
+
 def _error(message: str, code: str) -> bytes:
     return json.dumps({"error": {"message": message, "type": code, "code": code}}).encode()
 
@@ -153,6 +162,7 @@ def _error(message: str, code: str) -> bytes:
 def _handler(server: FakeOpenAI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stalls
 
         def log_message(self, *args):  # quiet
             pass

@@ -1,0 +1,172 @@
+"""Generation throughput: the run engine against the fake OpenAI-compatible server, and the embedded model.
+
+- generation_c1 / _c8 / _c32: calls per second at 200 ms server latency and concurrency 1, 8, 32, as a
+  fraction of the ideal (concurrency / latency). Everything a run does is included: rendering, the SDK,
+  logging every call, parsing, duplicate checks and storing.
+- generation_4200: the paper's 4,200 observations at concurrency 32, one per call, 200 ms latency, duplicate
+  checks against ~17,000 real sentences (the HoC corpus) included; value in seconds, baseline the ideal
+  seconds, ratio = ideal / measured.
+- embedded_generation: observations per minute from SmolLM2 through the app, against the raw llama.cpp
+  server producing the same tokens for the same requests without the app (ratio = app / raw).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.common import report
+from core import connections as conns
+from core import embedded_llm
+from core import generation as gen
+from core.generation_engine import RunEngine
+from core.prompts import AUTISM_SYSTEM, AUTISM_USER
+from core.text import text_key
+from db import connect
+from db import generation as q
+from db.connection import now_utc
+from db.projects import Facet, Label, create_project, get_project
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY_S = 0.2
+
+
+def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    """The fake server in its own process, so it does not share the interpreter with the engine."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--latency-ms", str(latency_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"fake server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def make_study(db, with_real_data: bool = False):
+    labels = [Label(f"L{i}", f"Label {i}", f"Description of label {i}.") for i in range(7)]
+    pid = create_project(db, "Bench", labels=labels, facets=[Facet("gender", ("boy", "girl", "unspecified"))])
+    if with_real_data:
+        with open(ROOT / "assets" / "hoc" / "hoc.csv", newline="") as fh:
+            rows = [(r["text"], text_key(r["text"])) for r in csv.DictReader(fh)]
+        seen, unique = set(), []
+        for text, key in rows:
+            if key not in seen:
+                seen.add(key)
+                unique.append((pid, text, key, now_utc()))
+        db.conn.executemany(
+            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            " VALUES (?, 'real', 'train', ?, ?, '[]', ?)",
+            unique,
+        )
+    template_id = q.create_template(db, pid, "Paper", AUTISM_SYSTEM, AUTISM_USER)
+    return get_project(db, pid), q.list_versions(db, template_id)[0]["id"]
+
+
+def timed_run(db, project, version_id, plan, config) -> tuple[float, dict]:
+    run_id = gen.start_run(db, project, version_id, plan, config)
+    engine = RunEngine(db, run_id)
+    start = time.perf_counter()
+    counts = asyncio.run(engine.execute())
+    return time.perf_counter() - start, counts
+
+
+def bench_concurrency(base_url: str) -> None:
+    for concurrency, calls in ((1, 30), (8, 240), (32, 960)):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = connect(Path(tmp) / "bench.db")
+            project, version_id = make_study(db)
+            cid = conns.save_connection(
+                db,
+                conns.Connection(name="fake", base_url=base_url, models=("fake-model",), max_concurrency=concurrency),
+            )
+            per_combo = max(1, calls // 21)
+            plan = gen.Plan(project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], per_combo * 5, 5)
+            seconds, counts = timed_run(db, project, version_id, plan, gen.RunConfig())
+            assert counts["cells_done"] == counts["cells_total"], counts
+            ideal = concurrency / LATENCY_S
+            achieved = counts["cells_total"] / seconds
+            report(f"generation_c{concurrency}", achieved, "calls/s", ideal, ratio=achieved / ideal)
+            db.conn.close()
+
+
+def bench_4200(base_url: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = connect(Path(tmp) / "bench.db")
+        project, version_id = make_study(db, with_real_data=True)
+        cid = conns.save_connection(
+            db, conns.Connection(name="fake", base_url=base_url, models=("fake-model",), max_concurrency=32)
+        )
+        plan = gen.Plan(project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], 200, 1)
+        seconds, counts = timed_run(db, project, version_id, plan, gen.RunConfig())
+        assert counts["cells_total"] == 4200 and counts["cells_done"] == 4200, counts
+        ideal = 4200 / (32 / LATENCY_S)
+        report("generation_4200", seconds, "s", ideal, ratio=ideal / seconds)
+        db.conn.close()
+
+
+def _raw_tokens_per_s(base_url: str, calls: list[dict]) -> float:
+    """The same requests sent straight to llama.cpp's server, one after another, no app in between."""
+    tokens, start = 0, time.perf_counter()
+    for call in calls:
+        body = {
+            "model": call["model"],
+            "messages": json.loads(call["messages_json"]),
+            **json.loads(call["params_json"]),
+        }
+        req = urllib.request.Request(
+            base_url + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            tokens += json.loads(resp.read())["usage"]["completion_tokens"]
+    return tokens / (time.perf_counter() - start)
+
+
+def bench_embedded() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        db = connect(path)
+        project, version_id = make_study(db)
+        cid = conns.ensure_embedded_connection(db)
+        base_url = embedded_llm.ensure_embedded_server(path)  # started (and warmed) outside the timing
+        try:
+            models = [{"connection_id": cid, "model": embedded_llm.MODEL_ID}]
+            plan = gen.Plan(["L0", "L1", "L2"], {"gender": ["girl"]}, models, 3, 3)
+            config = gen.RunConfig(temperature=0.7, max_tokens=200, max_attempts=1)
+            engine_seconds, counts = timed_run(db, project, version_id, plan, config)
+            app_tokens_per_s = counts["tokens_out"] / engine_seconds
+            calls = [c for c in q.list_calls(db, limit=100) if c["status"] == "ok"]
+            raw_tokens_per_s = _raw_tokens_per_s(base_url, calls)
+            per_minute = counts["observations"] / engine_seconds * 60
+            raw_equivalent = per_minute * raw_tokens_per_s / app_tokens_per_s if app_tokens_per_s else float("nan")
+            report(
+                "embedded_generation", per_minute, "obs/min", raw_equivalent, ratio=app_tokens_per_s / raw_tokens_per_s
+            )
+        finally:
+            embedded_llm.stop_embedded_server(path)
+            db.conn.close()
+
+
+def main() -> None:
+    proc, base_url = start_fake_server(LATENCY_S * 1000)
+    try:
+        bench_concurrency(base_url)
+        bench_4200(base_url)
+    finally:
+        proc.terminate()
+        proc.wait()
+    bench_embedded()
+
+
+if __name__ == "__main__":
+    main()
