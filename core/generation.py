@@ -221,17 +221,27 @@ def _enqueue(db, run_id: int, project_id: int, title: str, total: int) -> int:
 def retry_failed_cells(db, run_id: int) -> int:
     """Put the run's failed cells back in the queue and make sure a job will work on them. Returns how many."""
     n, status = q.requeue_failed_cells(db, run_id)
-    if n and status not in ("queued", "running"):
-        run = q.get_run(db, run_id)
+    run = q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run["job_id"] else None
+    if n and (status not in ("queued", "running") or (job and job["status"] in jobq.FINISHED)):
         _enqueue(db, run_id, run["project_id"], run["title"], run_counts(db, run_id)["cells_total"])
     return n
 
 
+def effective_status(run: dict, job: dict | None) -> str:
+    """The run's status, corrected by its job's: a run whose job process died reads 'running' until resumed."""
+    if run["status"] in ("queued", "running") and job and job["status"] in jobq.FINISHED:
+        return job["status"]
+    return run["status"]
+
+
 def resume_run(db, run_id: int) -> bool:
-    """Queue a job for a cancelled or failed run's unfinished cells. False if there is nothing to do."""
+    """Queue a job for a stopped run's unfinished cells (cancelled, failed, or its process died).
+    False if there is nothing to do."""
     run = q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run["job_id"] else None
     counts = q.run_counts(db, run_id)
-    if run["status"] in ("queued", "running") or not counts["cells_queued"]:
+    if effective_status(run, job) in ("queued", "running") or not counts["cells_queued"]:
         return False
     db.execute("UPDATE generation_runs SET status = 'queued', finished_utc = NULL WHERE id = ?", [run_id])
     _enqueue(db, run_id, run["project_id"], run["title"], counts["cells_total"])
@@ -260,6 +270,7 @@ def run_progress(db, run_id: int, newest: int = 8) -> dict:
     return {
         "run": run,
         "job": job,
+        "status": effective_status(run, job) if run else None,
         "counts": counts,
         "fraction": (counts["cells_done"] + counts["cells_failed"]) / counts["cells_total"]
         if counts["cells_total"]

@@ -108,8 +108,8 @@ with runs_tab:
     @st.fragment(run_every=2)
     def live(run_id: int) -> None:
         progress = gen.run_progress(db(), run_id)
-        run, job, counts = progress["run"], progress["job"], progress["counts"]
-        status = job["status"] if job and run["status"] in ("queued", "running") else run["status"]
+        job, counts = progress["job"], progress["counts"]
+        status = progress["status"]
         st.progress(progress["fraction"], text=f"Status: **{status}** · {gen.progress_message(counts)}")
         m = st.columns(6)
         m[0].metric("Cells done", f"{counts['cells_done']:,} / {counts['cells_total']:,}")
@@ -119,13 +119,13 @@ with runs_tab:
         m[4].metric("Tokens", f"{counts['tokens_in'] + counts['tokens_out']:,}")
         m[5].metric("Cost so far", gen.format_usd(counts["cost_usd"]))
         b1, b2, b3 = st.columns(3)
-        if run["status"] in ("queued", "running") and b1.button("Cancel run"):
+        if status in ("queued", "running") and b1.button("Cancel run"):
             gen.cancel_run(db(), run_id)
             st.rerun(scope="fragment")
         if counts["cells_failed"] and b2.button(f"Retry {counts['cells_failed']} failed cells"):
             gen.retry_failed_cells(db(), run_id)
             st.rerun(scope="fragment")
-        if run["status"] in ("cancelled", "failed") and counts["cells_queued"] and b3.button("Resume"):
+        if status in ("cancelled", "failed") and counts["cells_queued"] and b3.button("Resume"):
             gen.resume_run(db(), run_id)
             st.rerun(scope="fragment")
         if job and job["error"]:

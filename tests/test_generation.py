@@ -224,3 +224,47 @@ def test_server_that_rejects_response_format_gets_plain_requests(study):
     assert gen.run_counts(db, run_id)["cells_done"] == 4
     sent = [r["body"] for r in fake.chat_requests]
     assert "response_format" in sent[0] and "response_format" not in sent[-1]
+
+
+def test_rate_limits_are_handled_by_the_engine_when_the_sdk_does_not_retry(study):
+    db, fake = study["db"], study["fake"]
+    fake.inject("429_retry_after", "429")
+    config = gen.RunConfig(sdk_max_retries=0, max_attempts=3, retry_base_s=0.05)
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), config)
+    run_queued_job(db)
+    assert gen.run_counts(db, run_id)["cells_done"] == 4
+    calls = list(reversed(q.list_calls(db, run_id=run_id)))
+    limited = [c for c in calls if c["http_status"] == 429]
+    assert len(limited) == 2 and all("HTTP 429: Rate limit reached" in c["error"] for c in limited)
+    for call in limited:  # the same cell tried again and succeeded
+        retry = next(c for c in calls if c["cell_id"] == call["cell_id"] and c["id"] > call["id"])
+        assert retry["status"] == "ok" and retry["attempt"] == call["attempt"] + 1
+
+
+def test_a_run_whose_job_process_died_shows_failed_and_resumes(study):
+    db = study["db"]
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study), FAST)
+    job = jobq.claim_next(db, ["generation"])
+    q.mark_run_started(db, run_id)
+    jobq.finish(db, job["id"], "failed", "Process died", error="The job's process was killed by signal 9")
+    progress = gen.run_progress(db, run_id)
+    assert progress["status"] == "failed" and progress["counts"]["cells_queued"] == 8
+    assert gen.resume_run(db, run_id)
+    assert run_queued_job(db)["status"] == "done"
+    assert gen.run_counts(db, run_id)["cells_done"] == 8
+
+
+def test_a_missing_key_fails_the_job_saying_where_it_looked(study, monkeypatch):
+    from dataclasses import replace
+
+    from core import connections as conns
+
+    db = study["db"]
+    monkeypatch.delenv("STUDIO_NO_SUCH_KEY", raising=False)
+    conn = conns.get_connection(db, study["connection_id"])
+    conns.save_connection(db, replace(conn, api_key_env="STUDIO_NO_SUCH_KEY"), conn.id)
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study), FAST)
+    job = run_queued_job(db)
+    assert job["status"] == "failed"
+    assert "no API key found (looked for environment variable STUDIO_NO_SUCH_KEY)" in job["error"]
+    assert q.get_run(db, run_id)["status"] == "failed" and gen.run_counts(db, run_id)["calls"] == 0
