@@ -321,6 +321,9 @@ def test_connection(conn: Connection, db_path=None) -> ConnectionCheck:
     return ConnectionCheck(True, models=models, base_url=base_url)
 
 
+test_connection.__test__ = False  # a product function, not a pytest test
+
+
 def endpoint(conn: Connection, db_path=None) -> str:
     """The base URL to call; for the embedded model this starts the local server if it is not running."""
     if conn.kind == "embedded":

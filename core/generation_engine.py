@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from core import connections as conns
 from core.dedupe import Deduper
@@ -27,7 +29,16 @@ from db.projects import get_project
 
 FORMAT_MODES = ("json_schema", "json_object", "none")
 PROGRESS_EVERY_S = 1.0
+CONNECTIONS_PER_CLIENT = 8
 MAX_OWN_WAIT_S = 120.0
+
+
+def db_file(db) -> Path | None:
+    """The file behind a database connection."""
+    for _, name, path in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path:
+            return Path(path)
+    return None
 
 
 class RateGate:
@@ -98,7 +109,7 @@ class RunEngine:
         self.db = db
         self.run_id = run_id
         self.job_id = job_id
-        self.db_path = db_path
+        self.db_path = db_path or db_file(db)  # the embedded model's state file lives beside it
         self.run = q.get_run(db, run_id)
         if self.run is None:
             raise ValueError(f"Generation run {run_id} does not exist.")
@@ -106,7 +117,7 @@ class RunEngine:
         self.project = get_project(db, self.run["project_id"])
         self.version = q.get_version(db, self.run["template_version_id"])
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-db")
-        self.clients: dict[int, LLMClient] = {}
+        self.clients: dict[int, list[LLMClient]] = {}
         self.connections: dict[int, conns.Connection] = {}
         self.gates: dict[int, RateGate] = {}
         self.modes: dict[tuple[int, str], str] = {}
@@ -136,10 +147,15 @@ class RunEngine:
                 continue
             conn = self._connection(cid)
             base_url = conns.endpoint(conn, self.db_path)
+            api_key = conns.resolve_api_key(conn)
             self.connections[cid] = conn
-            self.clients[cid] = LLMClient(
-                base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=self.config.sdk_max_retries
-            )
+            # Several small connection pools rather than one big one: the HTTP pool checks every idle
+            # connection on each request, which costs more CPU than the request itself at high concurrency.
+            shards = math.ceil(self._concurrency(cid) / CONNECTIONS_PER_CLIENT)
+            self.clients[cid] = [
+                LLMClient(base_url, api_key, conn.timeout_s, max_retries=self.config.sdk_max_retries)
+                for _ in range(shards)
+            ]
             self.gates[cid] = RateGate()
         self.dedupe.add_many(q.project_texts(self.db, self.project.id, "real"), "real")
         self.dedupe.add_many(q.run_texts(self.db, self.run_id), "synthetic")
@@ -166,8 +182,9 @@ class RunEngine:
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-            for client in self.clients.values():
-                await client.aclose()
+            for clients in self.clients.values():
+                for client in clients:
+                    await client.aclose()
             self._writer.shutdown(wait=True)  # from here on the connection is used on this thread again
         counts = q.run_counts(self.db, self.run_id)
         if self.job_id:
@@ -183,9 +200,9 @@ class RunEngine:
         for cell in cells:
             queues.setdefault(cell["connection_id"], asyncio.Queue()).put_nowait(cell)
         self._workers = [
-            asyncio.create_task(self._worker(queue))
+            asyncio.create_task(self._worker(queue, self.clients[cid][i % len(self.clients[cid])]))
             for cid, queue in queues.items()
-            for _ in range(min(self._concurrency(cid), queue.qsize()))
+            for i in range(min(self._concurrency(cid), queue.qsize()))
         ]
         try:
             await asyncio.gather(*self._workers)
@@ -196,14 +213,14 @@ class RunEngine:
             for task in self._workers:
                 task.cancel()
 
-    async def _worker(self, queue: asyncio.Queue) -> None:
+    async def _worker(self, queue: asyncio.Queue, client: LLMClient) -> None:
         while not self.cancelled:
             try:
                 cell = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             try:
-                await self._process(cell)
+                await self._process(cell, client)
             except Exception as exc:  # an unexpected problem with one cell fails that cell, not the run
                 await self._in_db(q.fail_cell, self.db, cell["id"], f"{type(exc).__name__}: {exc}")
 
@@ -236,9 +253,9 @@ class RunEngine:
             )
         return Slot(cell["label_code"], json.loads(cell["facets_json"]), cell["n_requested"], examples)
 
-    async def _process(self, cell: dict) -> None:
+    async def _process(self, cell: dict, client: LLMClient) -> None:
         cid, model = cell["connection_id"], cell["model"]
-        conn, client, gate = self.connections[cid], self.clients[cid], self.gates[cid]
+        conn, gate = self.connections[cid], self.gates[cid]
         slot = await self._in_db(self._slot, cell) if self.config.n_examples > 0 else self._slot(cell)
         try:
             messages = build_messages(self.version["system"], self.version["user"], self.project, slot)
@@ -322,7 +339,7 @@ class RunEngine:
 
 async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None) -> Preview:
     """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
-    base_url = conns.endpoint(conn, db_path)
+    base_url = conns.endpoint(conn, db_path or db_file(db))
     client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
     mode = first_mode(conn)
     try:

@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 from core.embedded_llm import release_embedded_server
 from core.generation import progress_message
-from core.generation_engine import RunEngine
+from core.generation_engine import RunEngine, db_file
 from db import generation as q
 from db import jobs as jobq
-
-
-def db_file(db) -> Path | None:
-    """The file behind a connection (the embedded model's state file lives beside it)."""
-    for _, name, path in db.execute("PRAGMA database_list").fetchall():
-        if name == "main" and path:
-            return Path(path)
-    return None
 
 
 def run(db, job: dict) -> str:
     run_id = int(job["config"]["run_id"])
     path = db_file(db)
     engine = RunEngine(db, run_id, job_id=job["id"], db_path=path)
-    uses_embedded = False
     jobq.log(db, job["id"], f"Generation run {run_id}: starting (attempt {job.get('attempts', 1)}).")
     try:
         counts = asyncio.run(engine.execute())
@@ -40,8 +30,7 @@ def run(db, job: dict) -> str:
         q.set_run_status(db, run_id, "failed")
         raise
     finally:
-        uses_embedded = any(c.kind == "embedded" for c in engine.connections.values())
-        if uses_embedded:
+        if any(c.kind == "embedded" for c in engine.connections.values()):
             # Stop the embedded server unless the app (or another job) still uses it.
             release_embedded_server(path, os.getpid())
     message = progress_message(counts)
