@@ -137,7 +137,7 @@ with runs_tab:
                     {
                         "Text": o["text"],
                         "Labels": ", ".join(json.loads(o["labels_json"])),
-                        "Facets": ", ".join(json.loads(o["facets_json"]).values()),
+                        "Facets": ", ".join(f"{k}={v}" for k, v in json.loads(o["facets_json"]).items()),
                         "Model": o["model"],
                     }
                     for o in progress["newest"]

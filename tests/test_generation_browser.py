@@ -82,6 +82,16 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         expect(page.get_by_text(re.compile(r"Call \d+ logged \(preview: not added to the data\)"))).to_be_visible()
         expect(page.get_by_text("Tokens out")).to_be_visible()
         shot(page, "2_prompt_studio")
+        page.get_by_role("tab", name="Versions").click()
+        expect(page.get_by_text("+Keep each observation under 30 words.")).to_be_visible()
+        shot(page, "2b_versions_diff")
+        page.get_by_role("tab", name="Edit, render and preview").click()
+        user = page.get_by_role("textbox", name="User message", exact=True)
+        user.fill("Write {{ n }} notes\nabout a {{ facets.gendr }} child")
+        user.press("Tab")
+        error = "User message, line 2: undefined variable: 'dict object' has no attribute 'gendr'"
+        expect(page.get_by_text(error).first).to_be_visible()
+        shot(page, "2c_template_error")
 
         # 3. A small run started from the Generate page, watched until it is done.
         open_page(page, "Generate")
