@@ -4,24 +4,24 @@ import streamlit as st
 
 from pages.common import sidebar_project_picker, start_background
 
-st.set_page_config(page_title="Synthetic Observation Studio", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Synthetic Observation Studio", page_icon=":material/science:", layout="wide")
 
 start_background()
 
 nav = st.navigation(
     {
         "Study": [
-            st.Page("pages/data.py", title="Data", icon="🗂️", default=True),
-            st.Page("pages/prompt_studio.py", title="Prompt Studio", icon="✍️"),
-            st.Page("pages/generate.py", title="Generate", icon="⚙️"),
-            st.Page("pages/review.py", title="Review", icon="🩺"),
-            st.Page("pages/train.py", title="Train", icon="🏋️"),
-            st.Page("pages/results.py", title="Results", icon="📊"),
+            st.Page("pages/data.py", title="Data", icon=":material/table_chart:", default=True),
+            st.Page("pages/prompt_studio.py", title="Prompt Studio", icon=":material/edit_note:"),
+            st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+            st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
         ],
         "Settings": [
-            st.Page("pages/projects.py", title="Projects", icon="🧭"),
-            st.Page("pages/connections.py", title="LLM connections", icon="🔌"),
-            st.Page("pages/jobs.py", title="Jobs", icon="⏱️"),
+            st.Page("pages/projects.py", title="Projects", icon=":material/folder_managed:"),
+            st.Page("pages/connections.py", title="LLM connections", icon=":material/cable:"),
+            st.Page("pages/jobs.py", title="Jobs", icon=":material/schedule:"),
         ],
     }
 )

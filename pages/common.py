@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.defaults import ensure_default_projects
 from core.worker import ensure_worker
 from db import connect, db_path
 from db.projects import Project, get_project, list_projects
+
+
+# Navigation is app.py's `st.navigation`. Because the page scripts live in a folder named pages/,
+# Streamlit would otherwise serve a server's very first direct link (e.g. /results) through its
+# legacy folder navigation, running the page without app.py (no project picker, no worker).
+PagesManager.uses_pages_directory = False
 
 
 @st.cache_resource(show_spinner="Preparing the database…")
@@ -50,6 +57,10 @@ def sidebar_project_picker() -> None:
 
 def current_project() -> Project | None:
     """The project chosen in the sidebar; pages stop with a hint when there is none."""
+    if "project_picker" not in st.session_state and not st.session_state.get("_shell_rerun"):
+        # This run came through the legacy folder navigation (see above): run again through app.py.
+        st.session_state["_shell_rerun"] = True
+        st.rerun()
     project_id = st.session_state.get("project_id")
     project = get_project(db(), project_id) if project_id else None
     if project is None:
