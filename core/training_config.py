@@ -55,12 +55,14 @@ class DataSelection:
 class TrainingConfig:
     base_model: str = EMBEDDED  # 'embedded', a Hugging Face hub id, or a local folder
     epochs: float = 3.0
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4  # suits the embedded MiniLM; BERT-base models (BioBERT) usually take 2e-5-5e-5
     batch_size: int = 16
     max_length: int = 128
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
-    class_weighting: str = "none"  # none | pos_weight (negatives / positives per label, from train)
+    # none | pos_weight (negatives / positives per label, from train). pos_weight is the default: with
+    # rare labels and plain BCE a short run collapses to "predict nothing" (measured on HoC).
+    class_weighting: str = "pos_weight"
     seeds: list[int] = field(default_factory=lambda: [13])
     early_stopping_patience: int = 2  # epochs without a better validation macro-F1; 0 = train all epochs
     mixed_precision: bool = True  # bf16/fp16 on CUDA only; CPU always trains in fp32
