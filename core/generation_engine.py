@@ -14,6 +14,7 @@ import json
 import math
 import random
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import connections as conns
@@ -63,22 +64,39 @@ def backoff_s(attempt: int, base: float, retry_after: float | None) -> float:
     return min(base * 2 ** (attempt - 1), 60.0) * random.uniform(0.5, 1.0)
 
 
-def format_rejected(result: CallResult) -> bool:
-    """The server refused the request because of `response_format` (llama.cpp, older servers)."""
-    if result.ok or result.http_status not in (400, 422, 500):
-        return False
-    text = f"{result.error or ''} {result.raw_response or ''}".lower()
-    return "response_format" in text or "json_schema" in text
+@dataclass(frozen=True)
+class RequestShape:
+    """How requests to one model are shaped; adapted when a server refuses part of a request."""
+
+    mode: str = "json_schema"  # response_format: json_schema, json_object (llama.cpp), none
+    token_param: str = "max_tokens"  # newer OpenAI models want max_completion_tokens
+    temperature: bool = True  # reasoning models refuse a temperature
 
 
-def first_mode(conn) -> str:
+def first_shape(conn) -> RequestShape:
     # llama.cpp's server understands json_object with a schema (a grammar), not json_schema.
-    return "json_object" if conn.kind == "embedded" else "json_schema"
+    return RequestShape("json_object" if conn.kind == "embedded" else "json_schema")
 
 
-def request_params(config: RunConfig, n: int, mode: str) -> dict:
-    params = {"temperature": config.temperature, "max_tokens": config.tokens_for(n)}
-    fmt = response_format(n, mode)
+def adapt(shape: RequestShape, result: CallResult) -> RequestShape | None:
+    """The shape to try next if the server refused a parameter we can change or drop; None otherwise."""
+    if result.ok or result.http_status not in (400, 422, 500):
+        return None
+    text = f"{result.error or ''} {result.raw_response or ''}".lower()
+    if "max_completion_tokens" in text and shape.token_param == "max_tokens":
+        return replace(shape, token_param="max_completion_tokens")
+    if "temperature" in text and shape.temperature:
+        return replace(shape, temperature=False)
+    if ("response_format" in text or "json_schema" in text) and shape.mode != FORMAT_MODES[-1]:
+        return replace(shape, mode=FORMAT_MODES[FORMAT_MODES.index(shape.mode) + 1])
+    return None
+
+
+def request_params(config: RunConfig, n: int, shape: RequestShape) -> dict:
+    params = {shape.token_param: config.tokens_for(n)}
+    if shape.temperature:
+        params["temperature"] = config.temperature
+    fmt = response_format(n, shape.mode)
     if fmt:
         params["response_format"] = fmt
     return params
@@ -120,7 +138,7 @@ class RunEngine:
         self.clients: dict[int, list[LLMClient]] = {}
         self.connections: dict[int, conns.Connection] = {}
         self.gates: dict[int, RateGate] = {}
-        self.modes: dict[tuple[int, str], str] = {}
+        self.shapes: dict[tuple[int, str], RequestShape] = {}
         self.dedupe = Deduper()
         self._examples: dict[str, list[str]] = {}
         self.cancelled = False
@@ -266,8 +284,8 @@ class RunEngine:
         while attempt < self.config.max_attempts:
             attempt += 1
             await gate.wait()
-            mode = self.modes.setdefault((cid, model), first_mode(conn))
-            params = request_params(self.config, slot.n, mode)
+            shape = self.shapes.setdefault((cid, model), first_shape(conn))
+            params = request_params(self.config, slot.n, shape)
             result = await client.chat(model, messages, params)
             row = call_row(
                 result,
@@ -283,8 +301,8 @@ class RunEngine:
                 attempt=attempt,
             )
             call_id = await self._in_db(q.insert_call, self.db, row)  # logged verbatim before parsing
-            if format_rejected(result) and mode != FORMAT_MODES[-1]:
-                self.modes[(cid, model)] = FORMAT_MODES[FORMAT_MODES.index(mode) + 1]
+            if adapted := adapt(shape, result):
+                self.shapes[(cid, model)] = adapted
                 attempt -= 1  # the server's limitation, not this cell's failure
                 continue
             if result.ok:
@@ -341,10 +359,10 @@ async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, 
     """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
     base_url = conns.endpoint(conn, db_path or db_file(db))
     client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
-    mode = first_mode(conn)
+    shape = first_shape(conn)
     try:
         while True:
-            params = request_params(config, n, mode)
+            params = request_params(config, n, shape)
             result = await client.chat(model, messages, params)
             row = call_row(
                 result,
@@ -358,8 +376,8 @@ async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, 
                 attempt=1,
             )
             call_id = q.insert_call(db, row)
-            if format_rejected(result) and mode != FORMAT_MODES[-1]:
-                mode = FORMAT_MODES[FORMAT_MODES.index(mode) + 1]
+            if adapted := adapt(shape, result):
+                shape = adapted
                 continue
             break
     finally:

@@ -16,6 +16,7 @@ can be injected for every request whose messages contain a marker (`rules["A2"] 
   numbered         a numbered list instead of JSON
   repeat           the same sentences as the first answer this server gave
   format_400       400 if the request has a response_format (as some servers do)
+  params_400       400 for max_tokens and for temperature (as OpenAI's reasoning models do)
 
 Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
 """
@@ -118,6 +119,14 @@ class FakeOpenAI:
             return 500, {}, _error("The server had an error while processing your request.", "server_error")
         if fault == "invalid_json":
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "oops'
+        if fault == "params_400" and "max_tokens" in body:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
+            )
+            return 400, {}, _error(message, "unsupported_parameter")
+        if fault == "params_400" and "temperature" in body:
+            message = "Unsupported value: 'temperature' does not support 1.0 with this model."
+            return 400, {}, _error(message, "unsupported_value")
         if fault == "format_400" and "response_format" in body:
             return 400, {}, _error("Invalid parameter: response_format is not supported by this server.", "bad")
         texts = self._first_texts if fault == "repeat" and self._first_texts else self._texts(n)

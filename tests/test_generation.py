@@ -216,6 +216,18 @@ def test_preview_is_logged_but_adds_no_data(study):
     assert db.execute("SELECT COUNT(*) FROM observations WHERE source = 'synthetic'").fetchone()[0] == 0
 
 
+def test_requests_adapt_to_what_the_server_refuses(study):
+    db, fake = study["db"], study["fake"]
+    fake.rules["Nonverbal"] = "params_400"
+    run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), FAST)
+    run_queued_job(db)
+    assert gen.run_counts(db, run_id)["cells_done"] == 4
+    last = fake.chat_requests[-1]["body"]
+    assert "max_completion_tokens" in last and "max_tokens" not in last and "temperature" not in last
+    refused = [c for c in q.list_calls(db, run_id=run_id) if c["status"] == "error"]
+    assert refused and all(c["http_status"] == 400 and "Unsupported" in c["error"] for c in refused)  # logged
+
+
 def test_server_that_rejects_response_format_gets_plain_requests(study):
     db, fake = study["db"], study["fake"]
     fake.rules["Nonverbal"] = "format_400"
