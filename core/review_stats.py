@@ -351,12 +351,20 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
     )
 
 
+def observed_accuracy(db, project: Project, sample_ids: list[int] | None = None) -> tuple[float, int] | None:
+    """The share of "correct" among the current synthetic answers so far, and their number (None if none)."""
+    rows = [r for r in q.current_answers(db, project.id, sample_ids) if not r["is_real"]]
+    if not rows:
+        return None
+    return sum(r["verdict"] == ACCEPT for r in rows) / len(rows), len(rows)
+
+
 # --- figures ----------------------------------------------------------------------------------------
 
 
 def accuracy_figure(rows: list[dict], title: str) -> go.Figure:
     """Accuracy per group with its Wilson 95% interval as error bars."""
-    groups = [r["group"] for r in rows]
+    groups = [f"{r['group']} (n={r['n']})" for r in rows]
     acc = [r["accuracy"] for r in rows]
     fig = go.Figure(
         go.Bar(
@@ -368,8 +376,9 @@ def accuracy_figure(rows: list[dict], title: str) -> go.Figure:
                 "array": [r["high"] - r["accuracy"] for r in rows],
                 "arrayminus": [r["accuracy"] - r["low"] for r in rows],
             },
-            text=[f"{a:.0%} (n={r['n']})" for a, r in zip(acc, rows, strict=True)],
+            text=[f"{a:.0%}" for a in acc],
             textposition="inside",
+            insidetextanchor="start",
             marker_color="#2e7d32",
             hovertemplate="%{x}: %{y:.1%}<extra></extra>",
         )

@@ -340,7 +340,8 @@ def test_summary_accuracy_breakdowns_agreement_and_real_vs_synthetic(db, project
     ):
         assert fig.data  # every chart has data to draw
     acc_fig = st.accuracy_figure(summary.by["label"], "By label")
-    assert list(acc_fig.data[0].x) == ["A1", "B1"]
+    assert list(acc_fig.data[0].x) == [f"A1 (n={summary.by['label'][0]['n']})", f"B1 (n={summary.by['label'][1]['n']})"]
+    assert list(acc_fig.data[0].y) == [r["accuracy"] for r in summary.by["label"]]
 
 
 def test_csv_export_has_provenance_and_is_formula_safe(db, project):
