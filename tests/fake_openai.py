@@ -59,7 +59,7 @@ class FakeOpenAI:
         self._counter = 0
         self._first_texts: list[str] | None = None
         self.fixed_texts: list[str] | None = None  # when set, every answer holds these texts
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -162,6 +162,10 @@ def _sentence(rng: random.Random) -> str:
     words = [rng.choice(_WORDS) for _ in range(10)] + [rng.choice(_RARE) for _ in range(4)]
     rng.shuffle(words)
     return " ".join(words).capitalize() + "."
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 drops a burst of 32 connects (1 s SYN retries)
 
 
 def _error(message: str, code: str) -> bytes:
