@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import random
 
@@ -374,10 +375,11 @@ def _sample_label(sample: dict) -> str:
     return f"#{sample['id']}{name} · {sample['items']} items{real} · seed {sample['seed']}"
 
 
-def _size_inputs(prefix: str, project: Project, sample_ids: list[int] | None) -> dict:
+def _size_inputs(prefix: str, project: Project, sample_ids: list[int] | None, count: int = 100, mode: int = 0) -> dict:
     mode = st.radio(
-        "Size",
+        "Size (synthetic items in the sample)",
         ["Fraction of the runs", "From a target interval", "Number of items"],
+        index=mode,
         horizontal=True,
         key=f"{prefix}_mode",
     )
@@ -387,7 +389,7 @@ def _size_inputs(prefix: str, project: Project, sample_ids: list[int] | None) ->
     if mode == "Number of items":
         return {
             "kind": "count",
-            "count": int(st.number_input("Synthetic items", 1, 100_000, 100, key=f"{prefix}_count")),
+            "count": int(st.number_input("Synthetic items", 1, 100_000, count, key=f"{prefix}_count")),
         }
     c1, c2 = st.columns(2)
     half = c1.number_input("Accuracy to ± percentage points (95%)", 0.5, 25.0, 5.0, 0.5, key=f"{prefix}_half")
@@ -413,7 +415,7 @@ def samples_view(project: Project, samples: list[dict], current_sample: int | No
             [
                 {
                     "sample": _sample_label(s),
-                    "runs": s["run_ids_json"],
+                    "runs": ", ".join(str(r) for r in json.loads(s["run_ids_json"])),
                     "draws": s["draws"],
                     "created (UTC)": s["created_utc"][:16].replace("T", " "),
                     "answered per reviewer": " · ".join(progress.get(s["id"], [])) or "–",
@@ -462,7 +464,10 @@ def samples_view(project: Project, samples: list[dict], current_sample: int | No
     if current_sample is not None:
         st.subheader(f"Extend sample #{current_sample}")
         st.caption("Existing items keep their place; new items are drawn with the sample's seed and added after them.")
-        spec_ext = _size_inputs("rv_ext", project, [current_sample])
+        sample = next(s for s in samples if s["id"] == current_sample)
+        synthetic_now = sample["items"] - sample["real_items"]
+        st.caption(f"It holds {synthetic_now} synthetic items now; choose the new total.")
+        spec_ext = _size_inputs(f"rv_ext{current_sample}", project, [current_sample], synthetic_now + 10, 2)
         more_real = int(st.number_input("More real observations to hide", 0, real_available, 0, key="rv_ext_real"))
         if st.button("Extend sample"):
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,19 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     metric = page.locator('[data-testid="stMetric"]').first
     metric.get_by_text(expected, exact=True).wait_for()
     page.get_by_text("Real observations hidden in the sample").wait_for()
+    with page.expect_download() as download:
+        page.locator(".st-key-rv_export button").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == len(q.review_history(db, project.id)) and sum(r["is_current"] == "1" for r in rows) == 10
+    assert {r["reviewer"] for r in rows} == {"Ann"} and sum(
+        r["is_real"] == "1" for r in rows if r["is_current"] == "1"
+    ) == 2
     page.set_viewport_size({"width": 1400, "height": 4200})
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "review_summary.png"))
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    page.locator(".st-key-rv_view").get_by_text("Samples", exact=True).click()
+    page.get_by_text("Draw a new sample").wait_for()
+    page.get_by_text("Ann: 10").wait_for(state="attached")  # progress per reviewer (a canvas table cell)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    page.screenshot(path=str(SHOTS / "review_samples.png"))

@@ -32,8 +32,17 @@ def test_draw_annotate_and_summarise(db):
     assert (sample["items"], sample["seed"]) == (18, 42)
     assert any("Sample #1 drawn: 18 synthetic items" in s.value for s in at.success)
 
+    # sizing from a target interval shows its arithmetic before drawing
+    at.radio(key="rv_new_mode").set_value("From a target interval").run()
+    assert any("n₀ = z² · p(1 − p) / e²" in c.value and "finite population N = 72" in c.value for c in at.code)
+    # extending keeps the 18 items and adds up to the new total (18 + 10 by default)
+    at.button[[b.label for b in at.button].index("Extend sample")].click().run()
+    assert not at.exception
+    assert [m["draw"] for m in q.sample_members(db, sample["id"])].count(1) == 10
+    assert any("10 synthetic and 0 real items added" in s.value for s in at.success)
+
     at.segmented_control(key="rv_view").set_value("Annotate").run()
-    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 1 of 18"]
+    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 1 of 28"]
     for key in ("rv_d4", "rv_d5", "rv_d3", "rv_d4", "rv_v1", "rv_l6", "rv_next", "rv_v0"):
         at.button(key=key).click().run()
         assert not at.exception, key
@@ -43,7 +52,7 @@ def test_draw_annotate_and_summarise(db):
     assert first.answer.verdict == "incorrect" and first.answer.scores["plausible_in_ehr"] == 4
     assert "B4" in first.answer.corrected_labels  # Shift+7 toggled the seventh label
     assert rq.progress(db, sample["id"], ann).answered == 2
-    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 2 of 18"]
+    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 2 of 28"]
 
     # out-of-scale digits are refused with a message, nothing is saved
     before = len(rq.history(db, first.item_id, ann))
@@ -55,7 +64,7 @@ def test_draw_annotate_and_summarise(db):
     at.text_input[[t.label for t in at.text_input].index("Your name")].set_value("  Bob  ")
     at.button[[b.label for b in at.button].index("Add")].click().run()
     assert at.selectbox(key="rv_reviewer").value == "Bob"
-    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 1 of 18"]
+    assert [m.value for m in at.markdown if m.value.startswith("#### Item")] == ["#### Item 1 of 28"]
 
     at.segmented_control(key="rv_view").set_value("Summary").run()
     assert not at.exception
