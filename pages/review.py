@@ -55,6 +55,8 @@ def _score_widget(project: Project, item_id: int, reviewer_id: int, dim_index: i
 
 
 def _digit(project: Project, item_id: int, reviewer_id: int, value: int) -> None:
+    if not project.rubric:
+        return
     focus = min(st.session_state.get("rv_focus", 0), len(project.rubric) - 1)
     dim = project.rubric[focus]
     if not dim.scale_min <= value <= dim.scale_max:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from db import review as q
 from db.projects import get_project
 from tests.review_fixtures import add_real, add_synthetic, autism_project
 
-SHOTS = Path("/work/notes/shots")
+SHOTS = Path(os.environ.get("STUDIO_SHOTS", "/work/notes/shots"))
 HTML_TEXT = "He lines up his <b>toy cars</b> by colour and **screams** when they are moved."
 
 STATE = "document.querySelector('.rv-text')?.dataset.state"
@@ -51,6 +52,15 @@ def counter(page) -> str:
     return page.locator(".st-key-rv_counter").inner_text().strip()
 
 
+def screenshot_dir(fallback: Path) -> Path:
+    """Where screenshots go: STUDIO_SHOTS (default /work/notes/shots), or the test's folder if not writable."""
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return fallback
+    return SHOTS if os.access(SHOTS, os.W_OK) else fallback
+
+
 def wait_ready(page) -> None:
     """The page has rendered, its keyboard listener is installed and the buttons it presses exist."""
     page.locator(".st-key-rv_counter").wait_for()
@@ -67,10 +77,10 @@ def open_review(page, url: str) -> None:
 
 
 @pytest.mark.browser
-def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_page):
+def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_page, tmp_path):
     db, project, sample_id = review_db
     page = browser_page
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
     open_review(page, studio_server)
     assert counter(page) == "Item 1 of 10"
     assert page.get_by_text("1–5 score the marked dimension").count() == 1  # the shortcut legend is shown
@@ -95,8 +105,12 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
             type_key("Shift+Digit2")  # toggle A2 in the corrected set
         if verdict == "missing labels":
             type_key("Shift+Digit7")  # toggle B4
+        if i == 0:
+            page.keyboard.press("n")  # focus the note, type, Esc leaves the field and saves
+            page.keyboard.type("wording copied from the label description")
+            press(page, "Escape")
         if i == 1:
-            page.screenshot(path=str(SHOTS / "review_keyboard_item.png"))
+            page.screenshot(path=str(shots / "review_keyboard_item.png"))
         plan[i] = (scores, verdict)
         if i == 4:
             # stop half-way: a fresh visit resumes at the first unanswered item
@@ -114,7 +128,7 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     assert counter(page) == "Item 9 of 10"
     press(page, "c")
     page.get_by_text("All 10 items are answered").wait_for()
-    page.screenshot(path=str(SHOTS / "review_keyboard_done.png"))
+    page.screenshot(path=str(shots / "review_keyboard_done.png"))
 
     ann = next(r["id"] for r in q.list_reviewers(db, project.id) if r["name"] == "Ann")
     dims = [d.code for d in project.rubric]
@@ -133,6 +147,7 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     edited = rq.history(db, rq.load_item(db, project, sample_id, ann, 8).item_id, ann)
     assert [h.verdict for h in edited[-2:]] == ["missing labels", "correct"]
     assert rq.progress(db, sample_id, ann).answered == 10
+    assert rq.load_item(db, project, sample_id, ann, 0).answer.note == "wording copied from the label description"
 
     # the summary shows the accuracy of the synthetic items (real ones are kept apart)
     page.locator(".st-key-rv_view").get_by_text("Summary", exact=True).click()
@@ -154,10 +169,10 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     ) == 2
     page.set_viewport_size({"width": 1400, "height": 4200})
     page.wait_for_timeout(500)
-    page.screenshot(path=str(SHOTS / "review_summary.png"))
+    page.screenshot(path=str(shots / "review_summary.png"))
     page.set_viewport_size({"width": 1400, "height": 1600})
     page.locator(".st-key-rv_view").get_by_text("Samples", exact=True).click()
     page.get_by_text("Draw a new sample").wait_for()
     page.get_by_text("Ann: 10").wait_for(state="attached")  # progress per reviewer (a canvas table cell)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    page.screenshot(path=str(SHOTS / "review_samples.png"))
+    page.screenshot(path=str(shots / "review_samples.png"))
