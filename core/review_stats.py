@@ -226,7 +226,8 @@ def agreement(rows: list[dict], project: Project) -> list[dict]:
             "reviewers": f"{a} / {b}",
             "shared items": len(shared),
             "verdict agreement": sum(x == y for x, y in zip(va, vb, strict=True)) / len(shared),
-            "verdict kappa": cohen_kappa(va, vb, list(project.verdicts)),
+            # verdicts no longer in the project's list (it was edited) still count as categories
+            "verdict kappa": cohen_kappa(va, vb, [*project.verdicts, *sorted(set(va + vb) - set(project.verdicts))]),
         }
         for dim in project.rubric:
             both = [
@@ -234,7 +235,8 @@ def agreement(rows: list[dict], project: Project) -> list[dict]:
                 for s in shared
                 if dim.code in s[a]["scores"] and dim.code in s[b]["scores"]
             ]
-            scale = list(range(dim.scale_min, dim.scale_max + 1))
+            seen = [v for pair_ in both for v in pair_]
+            scale = list(range(min([dim.scale_min, *seen]), max([dim.scale_max, *seen]) + 1))
             pair[f"{dim.code} weighted kappa"] = (
                 cohen_kappa([x for x, _ in both], [y for _, y in both], scale, "quadratic") if both else math.nan
             )
