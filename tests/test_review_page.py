@@ -70,3 +70,14 @@ def test_draw_annotate_and_summarise(db):
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Label accuracy (share correct)"] == "50%" and metrics["Answers (synthetic items)"] == "2"
+
+
+def test_a_project_without_synthetic_data_explains_what_to_do_first(db):
+    pid = autism_project(db)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["project_id"] = pid
+    at.run()
+    assert not at.exception
+    assert any("No generation run has produced synthetic observations" in i.value for i in at.info)
+    at.segmented_control(key="rv_view").set_value("Annotate").run()
+    assert any("Draw a sample first" in i.value for i in at.info)
