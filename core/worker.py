@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from db import connect, db_path
@@ -107,12 +108,12 @@ def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
 
 
 def _stale(job: dict) -> bool:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if not job["heartbeat_utc"]:
         return True
     beat = datetime.fromisoformat(job["heartbeat_utc"])
-    return (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER_S
+    return (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_S
 
 
 def run_job(path: Path, job_id: int) -> int:
@@ -175,7 +176,7 @@ class Supervisor:
             self.children[job["id"]] = (proc.pid, job["kind"], proc)
 
     def _reap(self, db) -> None:
-        for job_id, (pid, kind, proc) in list(self.children.items()):
+        for job_id, (_pid, _kind, proc) in list(self.children.items()):
             code = proc.poll()
             if code is None:
                 continue
@@ -187,8 +188,12 @@ class Supervisor:
                 reason = f"The job's process {how} before it finished."
                 if code == -signal.SIGKILL:
                     reason += " (SIGKILL is what the kernel sends when memory runs out.)"
-                jobq.log(db, job_id, reason, "error")
-                jobq.finish(db, job_id, "failed", "Process died", error=reason)
+                if job["kind"] in RESUMABLE and not job["cancel_requested"]:
+                    jobq.log(db, job_id, reason + " Resuming its unfinished work.", "warning")
+                    jobq.requeue(db, job_id, "Resumed after its process died")
+                else:
+                    jobq.log(db, job_id, reason, "error")
+                    jobq.finish(db, job_id, "failed", "Process died", error=reason)
 
     def _stop_children(self) -> None:
         for _, _, proc in self.children.values():
