@@ -108,22 +108,20 @@ def label_cooccurrence(db, project_id: int, source: str = "real") -> list[dict]:
     )
 
 
-def text_lengths(db, project_id: int, source: str | None = None) -> list[dict]:
-    """Rows of {source, split, chars, words} for every observation (small ints; fine at 100k rows)."""
+def text_lengths(db, project_id: int, source: str | None = None) -> list[tuple]:
+    """Tuples (source, split, chars, words) for every observation (plain tuples: 100k rows stay cheap)."""
     where, params = "project_id = ?", [project_id]
     if source:
         where += " AND source = ?"
         params.append(source)
-    return list(
-        db.query(
-            f"""
-            SELECT source, COALESCE(split, 'synthetic') AS split, length(text) AS chars,
-                   length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 AS words
-            FROM observations WHERE {where} ORDER BY id
-            """,
-            params,
-        )
-    )
+    return db.execute(
+        f"""
+        SELECT source, COALESCE(split, 'synthetic') AS split, length(text) AS chars,
+               length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 AS words
+        FROM observations WHERE {where} ORDER BY id
+        """,
+        params,
+    ).fetchall()
 
 
 @dataclass(frozen=True)
