@@ -8,7 +8,6 @@ Real observations hidden among the synthetic ones are left out.
 
 from __future__ import annotations
 
-import json
 import math
 
 UNAVAILABLE = "Review accuracy is unavailable: this installation has no expert review data."
@@ -25,37 +24,31 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _answers(db, project_id: int) -> list[dict] | None:
+def _verdict_counts(db, project_id: int) -> list[dict] | None:
     try:
         from db import review
     except ModuleNotFoundError:
         return None
-    if not hasattr(review, "current_answers"):
+    if not hasattr(review, "verdict_counts_by_run_label"):
         return None
-    return review.current_answers(db, project_id, with_verdict_only=True)
+    return review.verdict_counts_by_run_label(db, project_id)
 
 
 def review_accuracy_by_label(db, comparison) -> tuple[dict[int, dict[str, dict]], str]:
     """experiment id -> label -> {reviewed, correct, accuracy, low, high}, and a note when unavailable."""
-    answers = _answers(db, comparison.project_id)
-    if answers is None:
+    counted = _verdict_counts(db, comparison.project_id)
+    if counted is None:
         return {}, UNAVAILABLE
-    try:
-        from db.review import ACCEPT
-    except ImportError:
-        ACCEPT = "correct"
-    answers = [a for a in answers if a.get("source") == "synthetic" and not a.get("is_real")]
     out: dict[int, dict[str, dict]] = {}
     for exp in comparison.augmented:
         run_ids = set((exp.config.get("data") or {}).get("run_ids") or [])
         counts: dict[str, list[int]] = {code: [0, 0] for code in comparison.labels}
-        for a in answers:
-            if run_ids and a.get("run_id") not in run_ids:
+        for row in counted:
+            if run_ids and row["run_id"] not in run_ids:
                 continue
-            for code in json.loads(a["labels_json"]):
-                if code in counts:
-                    counts[code][0] += 1
-                    counts[code][1] += a["verdict"] == ACCEPT
+            if row["label"] in counts:
+                counts[row["label"]][0] += row["reviewed"]
+                counts[row["label"]][1] += row["correct"]
         per_label = {}
         for code, (n, ok) in counts.items():
             if n:

@@ -404,6 +404,27 @@ def current_answers(
     )
 
 
+def verdict_counts_by_run_label(db, project_id: int) -> list[dict]:
+    """Per generation run and generated label: current answers with a verdict on synthetic items, and how
+    many of them are "correct" (real items hidden in samples left out). Counted in SQL: at 20,000 reviews,
+    reading every answer with its text into Python costs most of a page render."""
+    return list(
+        db.query(
+            """
+            SELECT o.run_id, j.value AS label, COUNT(*) AS reviewed, SUM(r.verdict = ?) AS correct
+            FROM reviews r
+            JOIN sample_items i ON i.id = r.item_id
+            JOIN review_samples s ON s.id = i.sample_id
+            JOIN observations o ON o.id = i.observation_id, json_each(o.labels_json) j
+            WHERE s.project_id = ? AND r.verdict IS NOT NULL AND o.source = 'synthetic' AND i.is_real = 0
+              AND r.id = (SELECT MAX(id) FROM reviews WHERE item_id = r.item_id AND reviewer_id = r.reviewer_id)
+            GROUP BY o.run_id, j.value
+            """,
+            [ACCEPT, project_id],
+        )
+    )
+
+
 def review_history(db, project_id: int, sample_ids: list[int] | None = None) -> list[dict]:
     """Every saved review row (the full history), with `is_current` and observation provenance."""
     where, params = ["s.project_id = ?"], [project_id]
