@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core import metrics, worker
+from core.training import device_name
 from core.training_config import DataSelection, TrainingConfig
 from core.training_job import start_experiment
 from db import jobs as jobq
@@ -31,6 +32,7 @@ def _config(bert_dir, **kw) -> TrainingConfig:
         "learning_rate": 1e-3,
         "max_length": 32,
         "seeds": [1],
+        "mixed_precision": False,  # on a GPU too: the stored probabilities are compared with an fp32 reload
     }
     return TrainingConfig(**{**values, **kw})
 
@@ -80,7 +82,7 @@ def test_training_runs_store_metrics_predictions_and_a_loadable_model(db, tmp_pa
     assert run["config"]["seeds"] == [1] and run["config"]["class_weighting"] == "pos_weight"
     assert run["labels"] == ["X", "Y", "Z"]
     assert run["composition"]["X"]["synthetic"] == 4 and run["composition"]["_examples"]["real"] == 48
-    assert run["device"] == "cpu" and run["train_samples_per_s"] > 0
+    assert run["device"] == device_name() and run["train_samples_per_s"] > 0
 
     epochs = q.epoch_metrics(db, run["id"])
     assert [round(e["epoch"]) for e in epochs] == [1, 2, 3]
@@ -190,3 +192,45 @@ def test_the_same_training_runs_under_torchrun_with_two_cpu_processes(db, tmp_pa
     assert len(q.test_predictions(db, run_id)) == 24
     assert len(q.epoch_metrics(db, run_id)) == 2
     assert any("Starting 2 training processes" in line["message"] for line in jobq.logs(db, job["id"]))
+
+
+def _limited_memory(limit_bytes: int):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+def test_out_of_memory_fails_the_job_with_what_to_change(db, tmp_path):
+    """A real allocation failure: long rows, a large batch, and the job's process given a memory cap."""
+    import subprocess
+    import sys
+
+    from transformers import BertConfig
+
+    from tests.training_fixtures import WORDS, insert_observation
+
+    model_dir = tiny_bert(tmp_path / "long-bert")
+    config = BertConfig.from_pretrained(model_dir)
+    config.max_position_embeddings = 4096
+    config.save_pretrained(model_dir)  # position embeddings are re-initialised to the new size
+    project_id = tiny_project(db, sizes=(0, 2, 2), name="Long rows")
+    long_text = " ".join(["flapping routine noise"] * 1400)
+    for i in range(32):
+        insert_observation(db, project_id, f"{long_text} {i}", list(WORDS), split="train")
+    start_experiment(db, project_id, _config(model_dir, batch_size=32, max_length=4096, epochs=1))
+    job = jobq.claim_next(db, ["training"])
+    # One attention score matrix is 32 rows × 2 heads × 4096² floats = 4 GiB; a step needs several.
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.worker", "--db", str(tmp_path / "studio.db"), "--run-job", str(job["id"])],
+        preexec_fn=_limited_memory(8 * 2**30),
+        capture_output=True,
+        timeout=120,
+    )
+    job = jobq.get(db, job["id"])
+    assert proc.returncode == 1 and job["status"] == "failed", proc.stderr[-2000:]
+    assert "Out of memory while training on" in job["error"]
+    assert "Lower the batch size or the max length" in job["error"]
+    assert q.list_runs(db, project_id)[0]["status"] == "failed"
