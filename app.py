@@ -1,10 +1,14 @@
 """Synthetic Observation Studio: the entry point (`streamlit run app.py`)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.common import sidebar_project_picker, start_background
 
-st.set_page_config(page_title="Synthetic Observation Studio", page_icon=":material/science:", layout="wide")
+# A local image: a Material icon as page_icon makes the browser fetch the favicon from fonts.gstatic.com.
+ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
+st.set_page_config(page_title="Synthetic Observation Studio", page_icon=ICON, layout="wide")
 
 start_background()
 
