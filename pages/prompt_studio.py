@@ -136,7 +136,7 @@ with edit_tab:
                 if result.error:
                     st.error(result.error)
                 for text in result.observations:
-                    st.markdown(f"- {text}")
+                    st.text(text)  # the model's words as plain text: never run as Markdown or HTML
                 st.caption(
                     f"Call {result.call_id} logged (preview: not added to the data). Parsed as {result.parse_method}."
                 )
