@@ -54,6 +54,7 @@ class FakeOpenAI:
         self.rules: dict[str, str] = {}
         self.requests: list[dict] = []
         self.auth_headers: list[str] = []
+        self.headers: list[dict[str, str]] = []  # every header of every request, in arrival order
         self._once: deque[str] = deque()
         self._lock = threading.Lock()
         self._counter = 0
@@ -194,6 +195,7 @@ def _handler(server: FakeOpenAI):
 
         def do_GET(self):
             server.auth_headers.append(self.headers.get("Authorization", ""))
+            server.headers.append(dict(self.headers.items()))
             server.requests.append({"path": self.path, "body": None})
             if self.path.rstrip("/").endswith("/models"):
                 data = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "tests"}]}
@@ -204,6 +206,7 @@ def _handler(server: FakeOpenAI):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             server.auth_headers.append(self.headers.get("Authorization", ""))
+            server.headers.append(dict(self.headers.items()))
             try:
                 body = json.loads(raw)
             except ValueError:
