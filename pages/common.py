@@ -33,6 +33,12 @@ def start_background() -> None:
     ensure_worker(db_path(), parent_pid=os.getpid())
 
 
+def plain(text) -> str:
+    """Text from outside the app (a server's error message, a file's values) shown literally in an element that
+    renders Markdown (st.error, st.warning): no link, image or HTML is made from it."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in str(text))
+
+
 def db():
     """A fresh connection (cheap in SQLite); never cached across sessions or threads."""
     return connect(migrate=False)

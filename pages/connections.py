@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import connections as conns
 from db import db_path
-from pages.common import db
+from pages.common import db, plain
 
 NEW = "➕ New connection"
 FIELDS = ("name", "base_url", "models", "key_env", "key_secret", "price_in", "price_out", "concurrency", "timeout")
@@ -144,4 +144,4 @@ with right:
             if missing and check.models:
                 st.warning(f"Not listed by the server: {', '.join(missing)}")
         else:
-            st.error(check.error)
+            st.error(plain(check.error))

@@ -12,7 +12,7 @@ from core import generation as gen
 from core import prompts
 from core.run_export import export_csv, export_jsonl
 from db import generation as q
-from pages.common import current_project, db
+from pages.common import current_project, db, plain
 
 project = current_project()
 database = db()
@@ -129,7 +129,7 @@ with runs_tab:
             gen.resume_run(db(), run_id)
             st.rerun(scope="fragment")
         if job and job["error"]:
-            st.error(job["error"])
+            st.error(plain(job["error"]))
         st.caption("Newest observations")
         st.dataframe(
             pd.DataFrame(

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import training_view as view
 from core.training_figures import loss_curve
-from pages.common import current_project, db
+from pages.common import current_project, db, plain
 
 project = current_project()
 st.title("Jobs")
@@ -73,7 +73,7 @@ def live() -> None:
     if job["status"] in ("queued", "running"):
         st.button("Cancel job", key="jobs_cancel", on_click=_cancel, args=(job_id,))
     if job["error"]:
-        st.error(job["error"])
+        st.error(plain(job["error"]))
     if any(p["name"] == "train_loss" for p in shown["points"]):
         st.plotly_chart(loss_curve(shown["points"], title="Loss"), width="stretch")
     lines = [f"{row['created_utc'][11:19]} {row['level']:7} {row['message']}" for row in shown["logs"]]

@@ -10,7 +10,7 @@ from core import generation as gen
 from core import prompts
 from db import db_path
 from db import generation as q
-from pages.common import current_project, db
+from pages.common import current_project, db, plain
 
 project = current_project()
 database = db()
@@ -125,7 +125,7 @@ with edit_tab:
                         db_path(),
                     )
                 except Exception as exc:  # the key is missing, the embedded model cannot start, ...
-                    st.error(f"{type(exc).__name__}: {exc}")
+                    st.error(plain(f"{type(exc).__name__}: {exc}"))
                     result = None
             if result is not None:
                 m1, m2, m3 = st.columns(3)
@@ -134,7 +134,7 @@ with edit_tab:
                 m3.metric("Latency", f"{result.latency_ms / 1000:.2f} s")
                 st.caption(f"Cost: {gen.format_usd(result.cost_usd)} at this connection's prices.")
                 if result.error:
-                    st.error(result.error)
+                    st.error(plain(result.error))
                 for text in result.observations:
                     st.text(text)  # the model's words as plain text: never run as Markdown or HTML
                 st.caption(
