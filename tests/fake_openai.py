@@ -60,6 +60,7 @@ class FakeOpenAI:
         self._counter = 0
         self._first_texts: list[str] | None = None
         self.fixed_texts: list[str] | None = None  # when set, every answer holds these texts
+        self.error_message: str | None = None  # when set, the "500" fault's error message
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -117,7 +118,8 @@ class FakeOpenAI:
         if fault == "429_retry_after":
             return 429, {"Retry-After": f"{self.retry_after_s:g}"}, _error("Rate limit reached.", "rate_limit_exceeded")
         if fault == "500":
-            return 500, {}, _error("The server had an error while processing your request.", "server_error")
+            message = self.error_message or "The server had an error while processing your request."
+            return 500, {}, _error(message, "server_error")
         if fault == "invalid_json":
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "oops'
         if fault == "params_400" and "max_tokens" in body:

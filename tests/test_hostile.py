@@ -62,6 +62,7 @@ LLM = [
     "Escape \x1b[1mbold\x1b[0m and bell \x07 while she spins the bowl.",
     "Mark \u202edrawkcab\u202c text while he rocks on the sofa.",
 ]
+SERVER_ERROR = "![t](http://example.invalid/e.png) <img src=x onerror=alert(21)> [x](javascript:alert(22)) **bold**"
 SEARCH = ["alert(1)", "alert(2)", "alert(3)", "p.png", "Big heading", "Long line without", "red escape", "retteb"]
 
 
@@ -110,7 +111,14 @@ def hostile_study(study):
         db.execute("UPDATE observations SET text = ?, text_key = ? WHERE id = ?", [text, text_key(text), obs_id])
     add_experiment(db, results_id, "Baseline", "baseline", seeds=(1, 2), rng_seed=1)
     add_experiment(db, results_id, "Augmented", "augmented", seeds=(1, 2), synthetic_per_label={"PS": 300}, rng_seed=2)
-    return {"db": db, "project": project, "run_id": run_id, "sample_id": sample.sample_id, "results_id": results_id}
+    return {
+        "db": db,
+        "fake": fake,
+        "project": project,
+        "run_id": run_id,
+        "sample_id": sample.sample_id,
+        "results_id": results_id,
+    }
 
 
 def wait_idle(page) -> None:
@@ -169,7 +177,7 @@ def choose(page, label: str, option: str) -> None:
 
 @pytest.mark.browser
 def test_hostile_text_is_shown_as_text_in_every_page(hostile_study, studio_server, browser_page):
-    page, db = browser_page, hostile_study["db"]
+    page, db, fake = browser_page, hostile_study["db"], hostile_study["fake"]
     pid, url = hostile_study["project"].id, studio_server
     dialogs, outside = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -246,6 +254,14 @@ def test_hostile_text_is_shown_as_text_in_every_page(hostile_study, studio_serve
     assert [previews.nth(i).inner_text() for i in range(previews.count())] == stored[::-1]
     safe()
     shot(page, "prompt_studio")
+    # ... and a server whose error message is hostile too.
+    fake.error_message = SERVER_ERROR
+    fake.rules["Nonverbal communication"] = "500"  # the label the preview writes for
+    page.get_by_role("button", name="Generate preview").click()
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="HTTP 500")
+    alert.wait_for()
+    assert SERVER_ERROR in alert.inner_text()
+    safe()
 
     # Results: the error browser over test observations whose texts are all hostile.
     page.goto(f"{url}/results?project={hostile_study['results_id']}")
