@@ -45,7 +45,7 @@ from db.observations import (
     real_text_keys,
     set_splits,
 )
-from db.projects import Label, _add_labels_in_transaction, get_project
+from db.projects import Label, _add_labels_in_transaction, get_project, label_code_problem
 
 __all__ = ["ImportFailed", "ImportReport", "ImportSettings", "Problem", "import_file", "plan_import", "read_table"]
 
@@ -392,6 +392,11 @@ class _Checker:
                 f"{self.short_rows} row(s) had fewer fields than the header; the rest read as empty."
             )
         if self.s.unknown_labels == "add" and report.unknown_labels:
+            for code, rows in sorted(report.unknown_labels.items()):
+                problem = label_code_problem(code)
+                if problem:
+                    column = self.s.labels_column if not self.onehot else code
+                    self.problem(rows[0], column, problem + " Rename it in the file, then import again.")
             report.added_labels = sorted(report.unknown_labels)
             report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
         counts: dict[str, int] = {}

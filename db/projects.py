@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from db.connection import immediate, now_utc
@@ -62,11 +63,15 @@ def get_project(db, project_id: int) -> Project | None:
         return None
     labels = tuple(
         Label(r["code"], r["name"], r["description"])
-        for r in db.query("SELECT code, name, description FROM labels WHERE project_id = ? ORDER BY position, id", [project_id])
+        for r in db.query(
+            "SELECT code, name, description FROM labels WHERE project_id = ? ORDER BY position, id", [project_id]
+        )
     )
     facets = tuple(
         Facet(r["name"], tuple(json.loads(r["values_json"])))
-        for r in db.query("SELECT name, values_json FROM facets WHERE project_id = ? ORDER BY position, id", [project_id])
+        for r in db.query(
+            "SELECT name, values_json FROM facets WHERE project_id = ? ORDER BY position, id", [project_id]
+        )
     )
     rubric = tuple(
         RubricDimension(r["code"], r["question"], r["scale_min"], r["scale_max"])
@@ -161,7 +166,10 @@ def add_labels(db, project_id: int, labels: list[Label]) -> None:
 
 
 def _add_labels_in_transaction(db, project_id: int, labels: list[Label]) -> None:
-    start = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM labels WHERE project_id = ?", [project_id]).fetchone()[0]
+    _check_codes(labels)
+    start = db.execute(
+        "SELECT COALESCE(MAX(position), -1) + 1 FROM labels WHERE project_id = ?", [project_id]
+    ).fetchone()[0]
     db.conn.executemany(
         "INSERT OR IGNORE INTO labels (project_id, code, name, description, position) VALUES (?, ?, ?, ?, ?)",
         [(project_id, lb.code, lb.name, lb.description, start + i) for i, lb in enumerate(labels)],
@@ -189,6 +197,24 @@ def replace_rubric(db, project_id: int, rubric: list[RubricDimension]) -> None:
         _write_rubric(db, project_id, rubric)
 
 
+# Label codes appear in charts, tables, prompts and file names: keep them short and plain.
+LABEL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
+
+
+def label_code_problem(code: str) -> str | None:
+    """Why `code` cannot be a label code, or None if it can."""
+    if LABEL_CODE.match(code or ""):
+        return None
+    return f"Label code {code!r} must be 1–40 characters: letters, digits, '_', '.' or '-', starting with a letter or digit."
+
+
+def _check_codes(labels) -> None:
+    for label in labels:
+        problem = label_code_problem(label.code.strip())
+        if problem:
+            raise ValueError(problem)
+
+
 def _check_unique(what: str, values: list[str]) -> None:
     seen = set()
     for value in values:
@@ -200,6 +226,7 @@ def _check_unique(what: str, values: list[str]) -> None:
 
 
 def _write_labels(db, project_id: int, labels) -> None:
+    _check_codes(labels)
     db.conn.executemany(
         "INSERT INTO labels (project_id, code, name, description, position) VALUES (?, ?, ?, ?, ?)",
         [(project_id, lb.code.strip(), lb.name.strip(), lb.description.strip(), i) for i, lb in enumerate(labels)],

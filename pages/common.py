@@ -12,7 +12,6 @@ from core.worker import ensure_worker
 from db import connect, db_path
 from db.projects import Project, get_project, list_projects
 
-
 # Navigation is app.py's `st.navigation`. Because the page scripts live in a folder named pages/,
 # Streamlit would otherwise serve a server's very first direct link (e.g. /results) through its
 # legacy folder navigation, running the page without app.py (no project picker, no worker).

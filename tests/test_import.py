@@ -351,3 +351,22 @@ def test_plan_reports_without_writing(db, pid, tmp_path):
     assert plan.ok and (plan.rows_imported, plan.rows_skipped) == (2, 1)
     assert plan.split_summary.sizes == {"train": 2, "validation": 0, "test": 0}  # too few rows to spread
     assert nothing_written(db, pid)
+
+
+def test_new_label_codes_that_are_not_plain_are_refused_with_their_row(seeded_db, tmp_path):
+    from core.defaults import autism_project_id
+    from core.importer import ImportFailed, ImportSettings, import_file
+
+    path = tmp_path / "odd.csv"
+    path.write_text('text,labels\nfirst note,A1\nsecond note,"A1;<img src=x onerror=alert(1)>"\n')
+    project_id = autism_project_id(seeded_db)
+    settings = ImportSettings(text_column="text", labels_column="labels", unknown_labels="add")
+    try:
+        import_file(seeded_db, project_id, path, settings)
+        raise AssertionError("the import should fail")
+    except ImportFailed as failed:
+        problems = failed.problems
+    assert [(p.file, p.row, p.column) for p in problems] == [("odd.csv", 3, "labels")]
+    assert "must be 1–40 characters" in problems[0].message
+    assert seeded_db.execute("SELECT COUNT(*) FROM observations WHERE project_id = ?", [project_id]).fetchone()[0] == 0
+    assert "<img" not in {r[0] for r in seeded_db.execute("SELECT code FROM labels")}
