@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from core.csv_safety import safe_cell
 from db.observations import export_rows
 
 EXPORT_COLUMNS = [
@@ -24,14 +25,6 @@ EXPORT_COLUMNS = [
     "facets_json",
     "created_utc",
 ]
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """The cell as text, with a leading quote when a spreadsheet would read it as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def export_csv(db, project_id: int, separator: str = ";") -> bytes:

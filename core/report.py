@@ -20,19 +20,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from core.comparison import THRESHOLD_KINDS, Results, composition_table
+from core.csv_safety import safe_cell
 from core.figures_results import METRIC_TITLES, delta_frame
 from db.connection import now_utc
 
 CHROMIUM = "/usr/bin/chromium"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def safe_cell(value):
-    """A spreadsheet would run a text cell starting with = + - @ as a formula: prefix it with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -21,6 +21,7 @@ from statistics import NormalDist
 import numpy as np
 import plotly.graph_objects as go
 
+from core.csv_safety import safe_cell
 from db import review as q
 from db.projects import Project
 
@@ -457,15 +458,6 @@ def real_vs_synthetic_figure(result: dict) -> go.Figure:
 
 
 # --- export -----------------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value):
-    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def export_csv(db, project: Project, sample_ids: list[int] | None = None) -> str:

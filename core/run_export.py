@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from core.csv_safety import safe_cell
 from db import generation as q
 
 COLUMNS = [
@@ -24,13 +25,6 @@ COLUMNS = [
     "text_key",
     "created_utc",
 ]
-# A cell starting with one of these is run as a formula by spreadsheet programs.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def export_rows(db, run_id: int, label=None, facets=None, model=None) -> list[dict]:

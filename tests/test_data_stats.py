@@ -103,7 +103,7 @@ def test_export_csv_guards_against_formulas(db, project):
     assert rows[1]["labels"] == "A1;B1" and rows[3]["split"] == "validation" and rows[0]["source"] == "real"
     assert rows[2]["text"] == '\'=HYPERLINK("http://x") plays alone'
     assert rows[5]["text"] == "'- flaps hands when excited"
-    assert [safe_cell(v) for v in ("+1", "@cmd", "plain", None, 3)] == ["'+1", "'@cmd", "plain", "", "3"]
+    assert [safe_cell(v) for v in ("+1", "@cmd", "plain", None, 3)] == ["'+1", "'@cmd", "plain", "", 3]
 
 
 def test_empty_project_has_empty_frames(db):
