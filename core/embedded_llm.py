@@ -28,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from core.processes import alive
 from db.connection import db_path as default_db_path
 
 MODEL_ID = "SmolLM2-135M-Instruct"
@@ -78,21 +79,6 @@ def _write_state(state_path: Path, state: dict) -> None:
     tmp.replace(state_path)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as resp:
@@ -117,7 +103,7 @@ def ensure_embedded_server(db_path=None, user_pid: int | None = None) -> str:
     user_pid = user_pid or os.getpid()
     with _locked(lock_path):
         state = _read_state(state_path)
-        if state and _alive(state.get("watchdog_pid")) and _ready(state["port"]):
+        if state and alive(state.get("watchdog_pid")) and _ready(state["port"]):
             if user_pid not in state["users"]:
                 state["users"].append(user_pid)
                 _write_state(state_path, state)
@@ -161,14 +147,14 @@ def _start(state_path: Path, log_path: Path, user_pid: int) -> dict:
 
 
 def _kill(pid: int | None, wait_s: float = 10) -> None:
-    if not _alive(pid):
+    if not alive(pid):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.1)
-    if _alive(pid):
+    if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -181,7 +167,7 @@ def release_embedded_server(db_path=None, user_pid: int | None = None) -> bool:
         state = _read_state(state_path)
         if not state:
             return False
-        state["users"] = [p for p in state["users"] if p != user_pid and _alive(p)]
+        state["users"] = [p for p in state["users"] if p != user_pid and alive(p)]
         if state["users"]:
             _write_state(state_path, state)
             return False
@@ -208,7 +194,7 @@ def embedded_server_status(db_path=None) -> dict | None:
     """{'base_url', 'users', 'watchdog_pid'} of a running server, or None."""
     state_path, _, _ = _paths(db_path)
     state = _read_state(state_path)
-    if not state or not _alive(state.get("watchdog_pid")):
+    if not state or not alive(state.get("watchdog_pid")):
         return None
     return {"base_url": base_url(state["port"]), "users": state["users"], "watchdog_pid": state["watchdog_pid"]}
 
@@ -242,7 +228,7 @@ def serve(state_path: Path, port: int) -> int:
             current = _read_state(state_path)
             if current is None or current.get("watchdog_pid") not in (None, os.getpid()):
                 break  # the state file was removed or taken over: this server is no longer wanted
-            if not any(_alive(pid) for pid in current.get("users", [])):
+            if not any(alive(pid) for pid in current.get("users", [])):
                 break  # every user is gone (exited or killed)
     finally:
         if server.poll() is None:

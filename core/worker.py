@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+from core.processes import alive
 from db import connect, db_path
 from db import jobs as jobq
 
@@ -68,31 +69,14 @@ def ensure_worker(path: Path | None = None, parent_pid: int | None = None) -> su
     return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); check its state.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
-    except OSError:
-        return True
-
-
 def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
     """Resume or fail jobs marked running whose process is gone. Returns the job ids touched."""
     touched = []
     for job in jobq.running(db):
         pid = job["worker_pid"]
-        if pid in own_children and _alive(pid):
+        if pid in own_children and alive(pid):
             continue
-        if _alive(pid) and pid not in own_children and not _stale(job):
+        if alive(pid) and pid not in own_children and not _stale(job):
             continue  # another live process owns it
         reason = f"The process running this job (pid {pid}) stopped before it finished."
         if job["kind"] in RESUMABLE and not job["cancel_requested"]:
@@ -149,7 +133,7 @@ class Supervisor:
         recover_orphans(db)
         last_recover = time.monotonic()
         while not self.stopping:
-            if self.parent_pid and not _alive(self.parent_pid):
+            if self.parent_pid and not alive(self.parent_pid):
                 break
             self._reap(db)
             if time.monotonic() - last_recover > 10:

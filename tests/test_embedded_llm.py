@@ -14,6 +14,7 @@ import pytest
 from core import connections as conns
 from core import embedded_llm
 from core import generation as gen
+from core.processes import alive
 from core.prompts import AUTISM_SYSTEM, AUTISM_USER
 from core.worker import run_job
 from db import generation as q
@@ -86,4 +87,4 @@ def test_embedded_server_is_shared_and_stops_when_its_user_is_killed(tmp_path):
     os.kill(user.pid, signal.SIGKILL)  # the app dies without cleaning up
     user.wait()
     assert _wait(lambda: embedded_llm.embedded_server_status(path) is None)
-    assert _wait(lambda: not embedded_llm._alive(status["watchdog_pid"]))
+    assert _wait(lambda: not alive(status["watchdog_pid"]))
