@@ -43,7 +43,7 @@ def loss_curve(points: list[dict], epochs: list[dict] | None = None, title: str 
     )
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", secondary_y=False)
-    fig.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
+    fig.update_yaxes(title_text="macro-F1", range=[0, 1], dtick=0.2, showgrid=False, secondary_y=True)
     return fig
 
 

@@ -168,20 +168,26 @@ with runs_tab:
     if not overview["experiments"]:
         st.info("No experiments yet.")
         st.stop()
-    st.dataframe(
-        pd.DataFrame(overview["experiments"])[
-            ["id", "name", "kind", "runs", "queued", "running", "done", "failed", "cancelled", "created_utc"]
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+
+    @st.fragment(run_every=2)
+    def experiments_table() -> None:
+        rows = view.experiments_overview(db(), project.id)["experiments"]
+        st.dataframe(
+            pd.DataFrame(rows)[
+                ["id", "name", "kind", "runs", "queued", "running", "done", "failed", "cancelled", "created_utc"]
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+
+    experiments_table()
     runs = {r["id"]: r for r in overview["runs"]}
     if st.session_state.get("tr_run") not in runs:
         st.session_state["tr_run"] = next(iter(runs))
     run_id = st.selectbox(
         "Run",
         list(runs),
-        format_func=lambda r: f"#{r} · {runs[r]['experiment_name']} · seed {runs[r]['seed']} · {runs[r]['status']}",
+        format_func=lambda r: f"#{r} · {runs[r]['experiment_name']} · seed {runs[r]['seed']}",
         key="tr_run",
     )
 
