@@ -83,5 +83,11 @@ def job_live(db, job_id: int) -> dict:
 
 
 def cancel_job(db, job_id: int) -> None:
-    jobq.request_cancel(db, job_id)
+    """Cancel any job; a generation job through its run, so the run's own status follows."""
+    job = jobq.get(db, job_id)
+    if job and job["kind"] == "generation" and job["config"].get("run_id"):
+        from core.generation import cancel_run as cancel_generation
+
+        cancel_generation(db, job["config"]["run_id"])
+    jobq.request_cancel(db, job_id)  # repeat-safe; covers a job whose run is gone
     q.reconcile_runs(db)

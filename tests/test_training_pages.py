@@ -117,3 +117,13 @@ def test_jobs_page_shows_every_job_with_status_error_log_and_cancel(db, finished
     assert jobq.get(db, queued["job_ids"][0])["status"] == "cancelled"
     assert q.get_run(db, queued["run_ids"][0])["status"] == "cancelled"
     assert {r["Job"]: r for r in _table(at)}[queued["job_ids"][0]]["Status"] == "cancelled"
+
+
+def test_jobs_page_cancels_a_queued_generation_job_too(db):
+    project_id = tiny_project(db, sizes=(4, 2, 2))
+    job_id = jobq.enqueue(db, "generation", {"run_id": 12345}, project_id, title="Generate observations", total=10)
+    at = _page("jobs.py", project_id)
+    assert {r["Job"]: r["Kind"] for r in _table(at)} == {job_id: "generation"}
+    next(b for b in at.button if b.label == "Cancel job").click().run()
+    assert not at.exception
+    assert jobq.get(db, job_id)["status"] == "cancelled"
