@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,6 +317,21 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+@contextmanager
+def _memory_errors(config: TrainingConfig, device: str):
+    """Turn an allocation failure into a message that says what to change."""
+    try:
+        yield
+    except Exception as exc:
+        if _is_oom(exc):
+            raise TrainingError(
+                f"Out of memory while training on {device} (batch size {config.batch_size}, max length "
+                f"{config.max_length}, base model {config.base_model}). Lower the batch size or the max length, "
+                "or choose a smaller base model."
+            ) from exc
+        raise
+
+
 def training_arguments(
     config: TrainingConfig, seed: int, output_dir: Path, n_train: int, device: str
 ) -> TrainingArguments:
@@ -371,14 +387,15 @@ def fine_tune(
     hf_logging.disable_progress_bar()
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(codes),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(codes)),
-        label2id={code: i for i, code in enumerate(codes)},
-        ignore_mismatched_sizes=True,
-    )
+    with _memory_errors(config, device):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(codes),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(codes)),
+            label2id={code: i for i, code in enumerate(codes)},
+            ignore_mismatched_sizes=True,
+        )
     validation = _sorted_by_length(data.validation)
     test = _sorted_by_length(data.test)
     train_set = encode(tokenizer, data.train, codes, config.max_length)
@@ -401,18 +418,11 @@ def fine_tune(
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
     try:
-        trainer.train()
-        callback.restore_best(trainer.model)
-        val_probs = _predict(trainer, val_set)
-        test_probs = _predict(trainer, test_set)
-    except Exception as exc:
-        if _is_oom(exc):
-            raise TrainingError(
-                f"Out of memory while training on {device} (batch size {config.batch_size}, max length "
-                f"{config.max_length}, base model {config.base_model}). Lower the batch size or the max length, "
-                "or choose a smaller base model."
-            ) from exc
-        raise
+        with _memory_errors(config, device):
+            trainer.train()
+            callback.restore_best(trainer.model)
+            val_probs = _predict(trainer, val_set)
+            test_probs = _predict(trainer, test_set)
     finally:
         tmp.cleanup()
 
