@@ -68,7 +68,7 @@ def live() -> None:
     job = shown["job"]
     st.progress(
         min(1.0, job["progress_done"] / job["progress_total"]) if job["progress_total"] else 0.0,
-        text=f"**{job['status']}** · {job['message'] or '—'}",
+        text=f"**{job['status']}** · {plain(job['message']) or '—'}",
     )
     if job["status"] in ("queued", "running"):
         st.button("Cancel job", key="jobs_cancel", on_click=_cancel, args=(job_id,))

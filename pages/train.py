@@ -16,7 +16,7 @@ from core.training_config import (
 )
 from core.training_figures import composition_bars, loss_curve
 from core.training_job import start_experiment
-from pages.common import current_project, db
+from pages.common import current_project, db, plain
 
 project = current_project()
 database = db()
@@ -145,7 +145,7 @@ with new_tab:
         left.dataframe(table, hide_index=True, width="stretch")
         right.plotly_chart(composition_bars(shown["labels"]), width="stretch")
     for problem in shown["problems"] + errors:
-        st.warning(problem)
+        st.warning(plain(problem))
 
     name = st.text_input("Experiment name (optional)", key="tr_name")
     runs_word = "run" if len(seeds) == 1 else "runs"
@@ -155,11 +155,11 @@ with new_tab:
         try:
             started = start_experiment(database, project.id, config, name)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.session_state["tr_run"] = started["run_ids"][0]
             st.success(
-                f"Experiment “{started['name']}” queued: {len(started['run_ids'])} {runs_word}. "
+                f"Experiment “{plain(started['name'])}” queued: {len(started['run_ids'])} {runs_word}. "
                 "Follow them under “Experiments and runs” or on the Jobs page."
             )
 
@@ -197,7 +197,7 @@ with runs_tab:
         run, job = shown["run"], shown["job"]
         total = job["progress_total"] if job else 0
         done = job["progress_done"] if job else 0
-        text = f"**{run['status']}**" + (f" · {job['message']}" if job and job["message"] else "")
+        text = f"**{run['status']}**" + (f" · {plain(job['message'])}" if job and job["message"] else "")
         st.progress(min(1.0, done / total) if total else (1.0 if run["status"] == "done" else 0.0), text=text)
         b = st.columns(4)
         if run["status"] in ("queued", "running"):
@@ -208,7 +208,7 @@ with runs_tab:
                 on_click=lambda: view.cancel_experiment(db(), run["experiment_id"]),
             )
         if run["error"]:
-            st.error(run["error"])
+            st.error(plain(run["error"]))
         if shown["test_macro_f1"]:
             m = st.columns(4)
             m[0].metric("Test macro-F1 (0.5)", f"{shown['test_macro_f1'].get('fixed', 0):.3f}")
