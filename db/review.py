@@ -474,8 +474,9 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
     run_ids = [int(r) for r in run_ids]
     if not run_ids:
         return []
-    # ?1 = accept verdict, ?2 = reject verdict, ?3 = project, ?4... = runs
-    placeholders = ",".join(f"?{4 + i}" for i in range(len(run_ids)))
+    params = {"accept": ACCEPT, "reject": REJECT, "project": project_id}
+    params.update({f"run{i}": run_id for i, run_id in enumerate(run_ids)})
+    placeholders = ",".join(f":run{i}" for i in range(len(run_ids)))
     rows = db.execute(
         f"""
         WITH answers AS (
@@ -488,20 +489,20 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
         summary AS (
             SELECT observation_id,
                    COUNT(*) AS reviewers,
-                   SUM(verdict = ?1) AS accepted,
-                   SUM(verdict = ?2) AS rejected,
+                   SUM(verdict = :accept) AS accepted,
+                   SUM(verdict = :reject) AS rejected,
                    (SELECT c2.corrected_labels_json FROM current c2
-                     WHERE c2.observation_id = c.observation_id AND c2.verdict != ?1
+                     WHERE c2.observation_id = c.observation_id AND c2.verdict != :accept
                        AND c2.corrected_labels_json IS NOT NULL
                      ORDER BY c2.id DESC LIMIT 1) AS corrected_json
             FROM current c GROUP BY observation_id
         )
         SELECT o.id, o.text, o.labels_json, s.reviewers, s.accepted, s.rejected, s.corrected_json
         FROM observations o LEFT JOIN summary s ON s.observation_id = o.id
-        WHERE o.project_id = ?3 AND o.source = 'synthetic' AND o.run_id IN ({placeholders})
+        WHERE o.project_id = :project AND o.source = 'synthetic' AND o.run_id IN ({placeholders})
         ORDER BY o.id
         """,
-        [ACCEPT, REJECT, project_id, *run_ids],
+        params,
     ).fetchall()
     out = []
     for obs_id, text, labels_json, reviewers, accepted, rejected, corrected_json in rows:
