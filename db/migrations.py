@@ -114,9 +114,7 @@ def m002_observations(db):
         )
         """
     )
-    db.execute(
-        "CREATE UNIQUE INDEX observations_real_text ON observations(project_id, text_key) WHERE source = 'real'"
-    )
+    db.execute("CREATE UNIQUE INDEX observations_real_text ON observations(project_id, text_key) WHERE source = 'real'")
     db.execute("CREATE INDEX observations_project_source ON observations(project_id, source, split)")
     db.execute("CREATE INDEX observations_run ON observations(run_id)")
 

@@ -57,7 +57,17 @@ def studio_server(tmp_path):
     env = dict(os.environ, STUDIO_DB=str(tmp_path / "studio.db"), STUDIO_WORKER="on")
     log = open(tmp_path / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -71,7 +81,7 @@ def studio_server(tmp_path):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "streamlit.log").read_text())
+                raise RuntimeError((tmp_path / "streamlit.log").read_text()) from None
             time.sleep(0.3)
     else:
         proc.kill()
