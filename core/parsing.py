@@ -69,9 +69,20 @@ def clean_observation(text) -> str | None:
     if item:
         text = item.group(1)
     text = text.strip().strip("\"'“”‘’").strip()
-    if len(_WORD.findall(text)) < 2:
+    if len(_WORD.findall(text)) < 2 or _looks_like_debris(text):
         return None
     return text
+
+
+# Small models sometimes answer with pieces of code or of the JSON they were asked for; a fragment
+# that starts mid-syntax or is mostly symbols is not an observation.
+_DEBRIS_START = tuple("]}{[)*+=;,.:/\\|<>")
+
+
+def _looks_like_debris(text: str) -> bool:
+    visible = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in visible)
+    return text.startswith(_DEBRIS_START) or letters < 0.6 * len(visible)
 
 
 def _from_json(value) -> list[str] | None:

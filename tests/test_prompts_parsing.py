@@ -151,3 +151,21 @@ def test_parse_response_failures_say_why():
         "One two three.",
         "Four five six.",
     ]
+
+
+def test_fragments_of_code_or_json_are_not_kept_as_observations():
+    from core.parsing import parse_response
+
+    answer = "\n".join(
+        [
+            "1. The boy flaps his hands whenever the school bell rings.",
+            "2. ] }Extract JSON from the above document using json.dumps(): { {",
+            "3. }.* JSON = JSON.dumps({",
+            "4. .60 % greater in metastasized tumors.",
+            "5. She lines up her crayons by colour before drawing.",
+        ]
+    )
+    assert parse_response(answer).observations == [
+        "The boy flaps his hands whenever the school bell rings.",
+        "She lines up her crayons by colour before drawing.",
+    ]
