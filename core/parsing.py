@@ -76,7 +76,7 @@ def clean_observation(text) -> str | None:
 
 # Small models sometimes answer with pieces of code or of the JSON they were asked for; a fragment
 # that starts mid-syntax or is mostly symbols is not an observation.
-_DEBRIS_START = tuple("]}{[)*+=;,.:/\\|<>")
+_DEBRIS_START = tuple("]}{)*;,.:/\\|")
 
 
 def _looks_like_debris(text: str) -> bool:

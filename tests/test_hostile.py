@@ -236,7 +236,7 @@ def test_hostile_text_is_shown_as_text_in_every_page(hostile_study, studio_serve
     page.get_by_role("tab", name="Runs").click()
     page.get_by_text(f"{len(stored)} observations", exact=True).wait_for()
     wait_idle(page)
-    assert page.locator("[data-testid='stDataFrame']:visible").count() >= 2
+    page.locator("[data-testid='stDataFrame']:visible").nth(1).wait_for()  # newest + browser tables drawn
     safe()
     shot(page, "generate")
 
