@@ -15,6 +15,7 @@ from db.projects import Project, get_project, list_projects
 # Navigation is app.py's `st.navigation`. Because the page scripts live in a folder named pages/,
 # Streamlit would otherwise serve a server's very first direct link (e.g. /results) through its
 # legacy folder navigation, running the page without app.py (no project picker, no worker).
+_legacy_run_pending = PagesManager.uses_pages_directory is not False
 PagesManager.uses_pages_directory = False
 
 
@@ -43,6 +44,14 @@ def db():
     return connect(migrate=False)
 
 
+def ensure_shell() -> None:
+    """Every page calls this first: the one run that may have skipped app.py (see above) runs again."""
+    global _legacy_run_pending
+    if _legacy_run_pending:
+        _legacy_run_pending = False
+        st.rerun()
+
+
 def sidebar_project_picker() -> None:
     projects = list_projects(db())
     if not projects:
@@ -51,21 +60,23 @@ def sidebar_project_picker() -> None:
         return
     ids = [p["id"] for p in projects]
     names = {p["id"]: p["name"] for p in projects}
-    wanted = st.query_params.get("project")
-    current = st.session_state.get("project_id")
-    if current not in ids:
-        current = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
-    chosen = st.sidebar.selectbox("Project", ids, index=ids.index(current), format_func=names.get, key="project_picker")
+    # A page that created or deleted a project asks for the switch; set before the widget exists.
+    pending = st.session_state.pop("switch_to_project", None)
+    if pending in ids:
+        st.session_state["project_picker"] = pending
+    if st.session_state.get("project_picker") not in ids:
+        wanted = st.query_params.get("project")
+        current = st.session_state.get("project_id")
+        if current not in ids:
+            current = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
+        st.session_state["project_picker"] = current
+    chosen = st.sidebar.selectbox("Project", ids, format_func=names.get, key="project_picker")
     st.session_state["project_id"] = chosen
     st.query_params["project"] = str(chosen)
 
 
 def current_project() -> Project | None:
     """The project chosen in the sidebar; pages stop with a hint when there is none."""
-    if "project_picker" not in st.session_state and not st.session_state.get("_shell_rerun"):
-        # This run came through the legacy folder navigation (see above): run again through app.py.
-        st.session_state["_shell_rerun"] = True
-        st.rerun()
     project_id = st.session_state.get("project_id")
     project = get_project(db(), project_id) if project_id else None
     if project is None:

@@ -7,7 +7,9 @@ import streamlit as st
 
 from core import connections as conns
 from db import db_path
-from pages.common import db, plain
+from pages.common import db, ensure_shell, plain
+
+ensure_shell()
 
 NEW = "➕ New connection"
 FIELDS = ("name", "base_url", "models", "key_env", "key_secret", "price_in", "price_out", "concurrency", "timeout")

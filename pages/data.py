@@ -22,7 +22,9 @@ from core.importer import (
     report_from_dict,
 )
 from db.observations import SPLITS, ObservationFilter, list_imports
-from pages.common import current_project, db
+from pages.common import current_project, db, ensure_shell
+
+ensure_shell()
 
 ENCODINGS = ["utf-8", "cp1252", "latin-1", "utf-16"]
 NONE = "(none)"

@@ -12,7 +12,9 @@ from core import generation as gen
 from core import prompts
 from core.run_export import export_csv, export_jsonl
 from db import generation as q
-from pages.common import current_project, db, plain
+from pages.common import current_project, db, ensure_shell, plain
+
+ensure_shell()
 
 project = current_project()
 database = db()

@@ -7,7 +7,9 @@ import streamlit as st
 
 from core import training_view as view
 from core.training_figures import loss_curve
-from pages.common import current_project, db, plain
+from pages.common import current_project, db, ensure_shell, plain
+
+ensure_shell()
 
 project = current_project()
 st.title("Jobs")

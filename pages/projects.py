@@ -24,7 +24,9 @@ from db.projects import (
     replace_rubric,
     update_details,
 )
-from pages.common import db
+from pages.common import db, ensure_shell
+
+ensure_shell()
 
 LABEL_COLUMNS = ["code", "name", "description"]
 FACET_COLUMNS = ["name", "values"]
@@ -49,7 +51,7 @@ RUBRIC_CONFIG = {
 def switch_to(project_id: int | None, message: str) -> None:
     """Make the sidebar pick `project_id` on the next run, and say what happened."""
     st.session_state["project_id"] = project_id
-    st.session_state.pop("project_picker", None)
+    st.session_state["switch_to_project"] = project_id
     st.session_state["projects_flash"] = message
     st.rerun()
 

@@ -7,7 +7,9 @@ import streamlit as st
 from core import comparison, figures_results, report
 from db import db_path
 from db import results as stored
-from pages.common import current_project, db
+from pages.common import current_project, db, ensure_shell
+
+ensure_shell()
 
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

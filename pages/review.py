@@ -15,7 +15,9 @@ from core import review_stats as rst
 from db import review as q
 from db.projects import Project
 from pages import review_keys
-from pages.common import current_project, db
+from pages.common import current_project, db, ensure_shell
+
+ensure_shell()
 
 NAV_KEYS = {"j", "k", "s", "n", "g", "r"}
 VIEWS = ["Annotate", "Summary", "Samples"]

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import training_view as view
 from core.training_config import (
+    CLASS_WEIGHTINGS,
     EMBEDDED,
     REVIEW_STATUS_NAMES,
     REVIEW_STATUSES,
@@ -16,7 +17,9 @@ from core.training_config import (
 )
 from core.training_figures import composition_bars, loss_curve
 from core.training_job import start_experiment
-from pages.common import current_project, db, plain
+from pages.common import current_project, db, ensure_shell, plain
+
+ensure_shell()
 
 project = current_project()
 database = db()
@@ -59,7 +62,8 @@ with new_tab:
     weight_decay = c[1].number_input("Weight decay", 0.0, 1.0, defaults.weight_decay, 0.01, key="tr_wd")
     weighting = c[2].selectbox(
         "Class weighting",
-        ["none", "pos_weight"],
+        list(CLASS_WEIGHTINGS),
+        index=CLASS_WEIGHTINGS.index(defaults.class_weighting),
         format_func={"none": "None", "pos_weight": "pos_weight (from label frequencies)"}.get,
         key="tr_weighting",
     )
