@@ -1,0 +1,106 @@
+"""SIGKILL the whole app (server, worker supervisor, job process) in the middle of a generation run;
+starting it again resumes the run with nothing lost or done twice and a sound database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core import generation as gen
+from db import connect
+from db import jobs as jobq
+from tests import generation_fixtures
+from tests.conftest import CHROMIUM, ROOT, free_port
+
+fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
+
+
+def start_app(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, STUDIO_DB=str(path), STUDIO_WORKER="on")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so one kill takes the worker tree too
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(log.read_text())
+
+
+def open_once(url: str) -> None:
+    """A browser session runs app.py, which starts the background worker."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(url + "/jobs")
+        page.get_by_role("heading", name="Jobs").wait_for(timeout=60_000)
+        browser.close()
+
+
+def cells(db, run_id):
+    return list(db.query("SELECT id, status, call_id FROM generation_cells WHERE run_id = ? ORDER BY id", [run_id]))
+
+
+@pytest.mark.browser
+def test_killing_the_whole_app_mid_run_then_restarting_resumes_it(study, tmp_path):
+    db, fake = study["db"], study["fake"]
+    path = Path(db.execute("PRAGMA database_list").fetchone()[2])
+    fake.latency_s = 0.15
+    plan = gen.Plan(["A2", "A3", "B1", "B4"], {"gender": ["boy", "girl", "unspecified"]}, study["models"], 6, 2)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.02))
+    total = len(cells(db, run_id))
+
+    app, url = start_app(path, tmp_path / "app.log")
+    open_once(url)
+    deadline = time.monotonic() + 120
+    while gen.run_counts(db, run_id)["cells_done"] < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(app.pid, signal.SIGKILL)  # server, supervisor and job process at once
+    app.wait()
+    done_before = {r["id"]: r["call_id"] for r in cells(db, run_id) if r["status"] == "done"}
+    assert 6 <= len(done_before) < total
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    app, url = start_app(path, tmp_path / "app.log")
+    try:
+        open_once(url)
+        deadline = time.monotonic() + 120
+        while gen.run_counts(db, run_id)["cells_done"] < total and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(app.pid, signal.SIGTERM)
+        app.wait(timeout=30)
+
+    rows = cells(db, run_id)
+    assert all(r["status"] == "done" for r in rows)
+    assert {r["id"]: r["call_id"] for r in rows if r["id"] in done_before} == done_before  # untouched
+    per_cell = db.execute(
+        "SELECT cell_id, COUNT(DISTINCT call_id) FROM observations WHERE run_id = ? GROUP BY cell_id", [run_id]
+    ).fetchall()
+    assert len(per_cell) == total and all(calls == 1 for _, calls in per_cell)  # no cell generated twice
+    job_id = db.execute("SELECT job_id FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0]
+    assert jobq.get(db, job_id)["status"] == "done"
+    assert connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
