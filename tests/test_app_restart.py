@@ -104,3 +104,69 @@ def test_killing_the_whole_app_mid_run_then_restarting_resumes_it(study, tmp_pat
     job_id = db.execute("SELECT job_id FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0]
     assert jobq.get(db, job_id)["status"] == "done"
     assert connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.browser
+def test_two_review_tabs_and_a_generation_run_at_once_show_no_lock_error(study, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from core import review_sampling as rs
+    from db import review as rq
+    from tests.review_fixtures import autism_project, fill_runs
+    from tests.test_review_browser import press, wait_ready
+
+    db, fake = study["db"], study["fake"]
+    path = Path(db.execute("PRAGMA database_list").fetchone()[2])
+    project_id = autism_project(db)
+    fill_runs(db, project_id, per_cell=2, labels=("A1", "B1"))
+    sample_id = rs.create_sample(db, project_id, [1, 2], {"kind": "count", "count": 8}, seed=2).sample_id
+    for name in ("Ann", "Bob"):
+        rq.add_reviewer(db, project_id, name)
+    fake.latency_s = 0.1
+    plan = gen.Plan(["A2", "B1"], {"gender": ["boy", "girl"]}, study["models"], 30, 1)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.02))
+
+    app, url = start_app(path, tmp_path / "app.log")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            tabs = {}
+            for name in ("Ann", "Bob"):
+                tabs[name] = context.new_page()
+                tabs[name].set_default_timeout(60_000)
+                tabs[name].goto(url)  # the entry page first, so the navigation is set up
+                tabs[name].get_by_text("Review", exact=True).first.wait_for()
+                tabs[name].goto(url + f"/review?project={project_id}&reviewer={name}")
+                wait_ready(tabs[name])
+            writing = gen.run_counts(db, run_id)["cells_done"] < len(plan.labels) * 2 * 30
+            for _ in range(8):  # the two tabs take turns, each answering its next item
+                for page in tabs.values():
+                    press(page, "c")
+                    press(page, "j")
+            texts = {name: page.inner_text("body") for name, page in tabs.items()}
+            browser.close()
+        deadline = time.monotonic() + 120
+        while gen.run_counts(db, run_id)["cells_done"] < 120 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(app.pid, signal.SIGTERM)
+        app.wait(timeout=30)
+
+    assert writing  # the generation run was still writing while the tabs reviewed
+    for name, text in texts.items():
+        assert "locked" not in text.lower() and "Traceback" not in text, name
+    for name in ("Ann", "Bob"):
+        reviewer_id = db.execute(
+            "SELECT id FROM reviewers WHERE project_id = ? AND name = ?", [project_id, name]
+        ).fetchone()[0]
+        answered = db.execute(
+            "SELECT COUNT(DISTINCT item_id) FROM reviews WHERE reviewer_id = ? AND verdict = 'correct'", [reviewer_id]
+        ).fetchone()[0]
+        assert answered == 8, name
+    assert gen.run_counts(db, run_id)["cells_done"] == 120
+    assert "database is locked" not in (tmp_path / "app.log").read_text()
