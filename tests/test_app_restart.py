@@ -165,7 +165,9 @@ def test_two_review_tabs_and_a_generation_run_at_once_show_no_lock_error(study, 
             "SELECT id FROM reviewers WHERE project_id = ? AND name = ?", [project_id, name]
         ).fetchone()[0]
         answered = db.execute(
-            "SELECT COUNT(DISTINCT item_id) FROM reviews WHERE reviewer_id = ? AND verdict = 'correct'", [reviewer_id]
+            "SELECT COUNT(DISTINCT r.item_id) FROM reviews r JOIN sample_items i ON i.id = r.item_id"
+            " WHERE r.reviewer_id = ? AND r.verdict = 'correct' AND i.sample_id = ?",
+            [reviewer_id, sample_id],
         ).fetchone()[0]
         assert answered == 8, name
     assert gen.run_counts(db, run_id)["cells_done"] == 120
