@@ -50,12 +50,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def studio_server(tmp_path):
-    """`streamlit run app.py` on a free 127.0.0.1 port with a temporary database and a live worker."""
+def start_streamlit(db_file: Path, log_file: Path, own_group: bool = False) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free 127.0.0.1 port with this database and the worker on.
+
+    With `own_group`, the server starts its own process group, so one signal reaches the worker too."""
     port = free_port()
-    env = dict(os.environ, STUDIO_DB=str(tmp_path / "studio.db"), STUDIO_WORKER="on")
-    log = open(tmp_path / "streamlit.log", "w")
+    env = dict(os.environ, STUDIO_DB=str(db_file), STUDIO_WORKER="on")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -70,22 +70,28 @@ def studio_server(tmp_path):
         ],
         cwd=ROOT,
         env=env,
-        stdout=log,
+        stdout=open(log_file, "a"),
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
+            return proc, url
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "streamlit.log").read_text()) from None
+                break
             time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start: " + (tmp_path / "streamlit.log").read_text())
+    proc.kill()
+    raise RuntimeError("streamlit did not start: " + log_file.read_text())
+
+
+@pytest.fixture
+def studio_server(tmp_path):
+    """A real app server with a temporary database (tmp_path/studio.db) and a live worker; yields its URL."""
+    proc, url = start_streamlit(tmp_path / "studio.db", tmp_path / "streamlit.log")
     yield url
     proc.terminate()
     try:

@@ -17,24 +17,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
+from core.defaults import HOC_NAMES
 from core.text import text_key
 from db.connection import immediate, now_utc
 from db.projects import Label, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
 HOC_CSV = ROOT / "assets" / "hoc" / "hoc.csv"
-HOC_NAMES = {
-    "PS": "Sustaining proliferative signaling",
-    "GS": "Evading growth suppressors",
-    "CD": "Resisting cell death",
-    "RI": "Enabling replicative immortality",
-    "A": "Inducing angiogenesis",
-    "IM": "Activating invasion and metastasis",
-    "GI": "Genomic instability and mutation",
-    "TPI": "Tumor promoting inflammation",
-    "CE": "Deregulating cellular energetics",
-    "ID": "Avoiding immune destruction",
-}
 CODES = list(HOC_NAMES)
 GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,31 +15,13 @@ from core import generation as gen
 from db import connect
 from db import jobs as jobq
 from tests import generation_fixtures
-from tests.conftest import CHROMIUM, ROOT, free_port
+from tests.conftest import CHROMIUM, start_streamlit
 
 fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
 
 
 def start_app(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, STUDIO_DB=str(path), STUDIO_WORKER="on")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "a"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so one kill takes the worker tree too
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(log.read_text())
+    return start_streamlit(path, log, own_group=True)
 
 
 def open_once(url: str) -> None:
