@@ -31,6 +31,7 @@ from db import review
 from db.connection import now_utc
 from db.projects import get_project
 from tests import generation_fixtures
+from tests.browser import choose
 from tests.results_fixtures import add_experiment, create_results_project
 
 fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
@@ -161,18 +162,6 @@ def shows_exactly(page, selector: str, text: str) -> None:
     except PlaywrightTimeout:
         shown = page.evaluate("(sel) => document.querySelector(sel)?.innerText", selector)
         raise AssertionError(f"{selector} shows {shown!r:.300} instead of {text!r:.300}") from None
-
-
-def choose(page, label: str, option: str) -> None:
-    for _ in range(3):
-        wait_idle(page)
-        page.get_by_label(label, exact=True).click()
-        try:
-            page.get_by_role("option", name=option).click(timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    raise AssertionError(f"Could not choose {option!r} in {label!r}")
 
 
 @pytest.mark.browser

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from db import connect
+from tests.browser import wait_idle
 from tests.training_fixtures import tiny_bert, tiny_project
 
 SHOTS = Path("/work/notes/shots")
@@ -17,11 +18,6 @@ SHOTS = Path("/work/notes/shots")
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"training_{name}.png"), full_page=True)
-
-
-def wait_idle(page) -> None:
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
 
 
 def fill(page, label: str, value: str) -> None:
