@@ -13,7 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.comparison import AVERAGES, THRESHOLD_KINDS, Comparison, PRRun, Results, columns
+from core.comparison import AVERAGES, THRESHOLD_KINDS, Comparison, Results, columns
+from core.error_analysis import PRRun
 
 BASELINE_COLOUR = "#5f6b77"
 # Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), strongest first.

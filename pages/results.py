@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import comparison, figures_results, report
+from core import comparison, error_analysis, figures_results, report
 from db import db_path
 from db import results as stored
 from pages.common import current_project, db, ensure_shell
@@ -34,7 +34,7 @@ def cached_results(db_file: str, fingerprint: tuple, project_id: int, baseline_i
 @st.cache_data(max_entries=8, show_spinner="Drawing the charts for export…")
 def export_figures(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str):
     res = cached_results(db_file, fingerprint, project_id, baseline_id, augmented, kind)
-    pr = {label: comparison.pr_curves(res.comparison, label) for label in res.comparison.labels}
+    pr = {label: error_analysis.pr_curves(res.comparison, label) for label in res.comparison.labels}
     return figures_results.all_figures(res, pr)
 
 
@@ -63,7 +63,7 @@ def deltas_tab(results, key) -> None:
 def pr_tab(results, key) -> None:
     cmp = results.comparison
     label = st.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="pr_label")
-    curves = comparison.pr_curves(cmp, label)
+    curves = error_analysis.pr_curves(cmp, label)
     st.plotly_chart(figures_results.pr_figure(cmp, curves, label), theme=None, config=CHART_CONFIG, key="pr")
 
 
@@ -117,9 +117,9 @@ def errors_tab(results, key) -> None:
         key="err_exp",
     )
     err_label = b.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="err_label")
-    change = c.radio("Change", list(comparison.CHANGES), key="err_change", horizontal=True)
-    st.caption(plain(comparison.CHANGES[change]) + " (by most seeds; probabilities are means over seeds)")
-    cases = comparison.error_cases(db(), cmp, aug_id, err_label, results.threshold_kind, change)
+    change = c.radio("Change", list(error_analysis.CHANGES), key="err_change", horizontal=True)
+    st.caption(plain(error_analysis.CHANGES[change]) + " (by most seeds; probabilities are means over seeds)")
+    cases = error_analysis.error_cases(db(), cmp, aug_id, err_label, results.threshold_kind, change)
     picked = st.dataframe(
         cases,
         hide_index=True,
@@ -157,7 +157,7 @@ def errors_tab(results, key) -> None:
     else:
         st.info("No test observation changed this way for this label.")
     with st.expander("Counts per label"):
-        st.dataframe(comparison.error_counts(cmp, aug_id, results.threshold_kind), hide_index=True, width="stretch")
+        st.dataframe(error_analysis.error_counts(cmp, aug_id, results.threshold_kind), hide_index=True, width="stretch")
 
 
 def export_tab(results, key) -> None:

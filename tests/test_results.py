@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
-from core import comparison, comparison_stats, figures_results, report
+from core import comparison, comparison_stats, error_analysis, figures_results, report
 from tests.results_fixtures import CODES, add_experiment, add_reviewed_synthetic, build_study, create_results_project
 
 
@@ -202,11 +202,11 @@ def test_error_browser_lists_items_whose_prediction_changed(study, res):
     db, ids = study
     cmp = res.comparison
     aug = ids["augmented_ids"][1]
-    counts = comparison.error_counts(cmp, aug, "fixed").set_index("label")
+    counts = error_analysis.error_counts(cmp, aug, "fixed").set_index("label")
     j = cmp.labels.index("GS")
     truth = cmp.y_true[:, j]
-    for change in comparison.CHANGES:
-        cases = comparison.error_cases(db, cmp, aug, "GS", "fixed", change)
+    for change in error_analysis.CHANGES:
+        cases = error_analysis.error_cases(db, cmp, aug, "GS", "fixed", change)
         assert len(cases) == counts.loc["GS", change]
         rows = np.searchsorted(cmp.observation_ids, cases["observation_id"])
         negative = change in ("became false positive", "fixed false positive")
@@ -218,7 +218,7 @@ def test_error_browser_lists_items_whose_prediction_changed(study, res):
             ).fetchall()
         )
         assert cases["text"].tolist() == [texts[i] for i in cases["observation_id"]]
-    became_fp = comparison.error_cases(db, cmp, aug, "GS", "fixed", "became false positive")
+    became_fp = error_analysis.error_cases(db, cmp, aug, "GS", "fixed", "became false positive")
     assert len(became_fp) > 0
     base_rows = cmp.run_index(ids["baseline_id"])
     aug_rows = cmp.run_index(aug)
@@ -310,7 +310,7 @@ def test_delta_figure_and_table_show_the_bootstrap_deltas(res):
 def test_pr_figure_marks_the_stored_operating_points(study, res):
     db, _ = study
     cmp = res.comparison
-    fig = figures_results.pr_figure(cmp, comparison.pr_curves(cmp, "CD"), "CD")
+    fig = figures_results.pr_figure(cmp, error_analysis.pr_curves(cmp, "CD"), "CD")
     stored = {
         (r["run_id"], r["threshold_kind"]): (r["recall"], r["precision"])
         for r in db.query("SELECT run_id, threshold_kind, recall, precision FROM test_metrics WHERE label = 'CD'")
@@ -366,7 +366,7 @@ def test_figures_show_user_names_as_text(study):
     db.execute("UPDATE labels SET name = ? WHERE code = 'PS'", ["<i>signal</i>"])
     res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], n_boot=20)
     shown = "&lt;b&gt;bold&lt;/b&gt; &amp; co"
-    for fig in figures_results.all_figures(res, {"PS": comparison.pr_curves(res.comparison, "PS")}).values():
+    for fig in figures_results.all_figures(res, {"PS": error_analysis.pr_curves(res.comparison, "PS")}).values():
         text = repr(fig.to_dict())  # to_json would hide "<" as \\u003c
         assert "<b>bold</b>" not in text and "<i>signal</i>" not in text
     bars = figures_results.metric_bars(res)
@@ -409,7 +409,7 @@ def test_html_report_is_self_contained_and_escapes_text(study):
         "UPDATE experiments SET name = ? WHERE id = ?", ["<script>alert('x')</script> aug", ids["augmented_ids"][0]]
     )
     res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=50)
-    pr = {label: comparison.pr_curves(res.comparison, label) for label in res.comparison.labels}
+    pr = {label: error_analysis.pr_curves(res.comparison, label) for label in res.comparison.labels}
     figures = figures_results.all_figures(res, pr)
     html = report.html_report(res, figures)
     assert "<script src=" not in html and 'src="http' not in html  # nothing is loaded from elsewhere

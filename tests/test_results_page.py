@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import comparison
+from core import comparison, error_analysis
 from db.projects import Label, create_project
 from tests.results_fixtures import build_study
 
@@ -103,7 +103,7 @@ def test_threshold_choice_and_error_browser(db):
     open_tab(at, "Errors")
     at.selectbox(key="err_label").set_value("RI")
     at.radio(key="err_change").set_value("fixed false negative").run()
-    cases = comparison.error_cases(
+    cases = error_analysis.error_cases(
         db, expected.comparison, ids["augmented_ids"][0], "RI", "fixed", "fixed false negative"
     )
     shown = at.dataframe[0].value
