@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import sidebar_project_picker, start_background
+from ui.common import sidebar_project_picker, start_background
 
 # A local image: a Material icon as page_icon makes the browser fetch the favicon from fonts.gstatic.com.
 ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")

@@ -23,16 +23,18 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import report
-from core import connections as conns
-from core import embedded_llm
-from core import generation as gen
-from core.generation_engine import RunEngine
-from core.parsing import response_format
-from core.prompts import AUTISM_SYSTEM, AUTISM_USER
+from core.generation import connections as conns
+from core.generation import embedded_server as embedded_llm
+from core.generation import plan as planning
+from core.generation import runs as gen
+from core.generation.engine import RunEngine
+from core.generation.parsing import response_format
+from core.generation.prompts import AUTISM_SYSTEM, AUTISM_USER
 from core.text import text_key
 from db import connect
-from db import generation as q
 from db.connection import now_utc
+from db.generation import calls as call_q
+from db.generation import templates as template_q
 from db.projects import Facet, Label, create_project, get_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +72,8 @@ def make_study(db, with_real_data: bool = False):
             " VALUES (?, 'real', 'train', ?, ?, '[]', ?)",
             unique,
         )
-    template_id = q.create_template(db, pid, "Paper", AUTISM_SYSTEM, AUTISM_USER)
-    return get_project(db, pid), q.list_versions(db, template_id)[0]["id"]
+    template_id = template_q.create_template(db, pid, "Paper", AUTISM_SYSTEM, AUTISM_USER)
+    return get_project(db, pid), template_q.list_versions(db, template_id)[0]["id"]
 
 
 def timed_run(db, project, version_id, plan, config, db_path=None) -> tuple[float, dict]:
@@ -92,8 +94,10 @@ def bench_concurrency(base_url: str) -> None:
                 conns.Connection(name="fake", base_url=base_url, models=("fake-model",), max_concurrency=concurrency),
             )
             per_combo = max(1, calls // 21)
-            plan = gen.Plan(project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], per_combo * 5, 5)
-            seconds, counts = timed_run(db, project, version_id, plan, gen.RunConfig())
+            plan = planning.Plan(
+                project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], per_combo * 5, 5
+            )
+            seconds, counts = timed_run(db, project, version_id, plan, planning.RunConfig())
             assert counts["cells_done"] == counts["cells_total"], counts
             ideal = concurrency / LATENCY_S
             achieved = counts["cells_total"] / seconds
@@ -108,8 +112,8 @@ def bench_4200(base_url: str) -> None:
         cid = conns.save_connection(
             db, conns.Connection(name="fake", base_url=base_url, models=("fake-model",), max_concurrency=32)
         )
-        plan = gen.Plan(project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], 200, 1)
-        seconds, counts = timed_run(db, project, version_id, plan, gen.RunConfig())
+        plan = planning.Plan(project.label_codes, {}, [{"connection_id": cid, "model": "fake-model"}], 200, 1)
+        seconds, counts = timed_run(db, project, version_id, plan, planning.RunConfig())
         assert counts["cells_total"] == 4200 and counts["cells_done"] == 4200, counts
         ideal = 4200 / (32 / LATENCY_S)
         report("generation_4200", seconds, "s", ideal, ratio=ideal / seconds)
@@ -142,14 +146,14 @@ def bench_embedded() -> None:
         base_url = embedded_llm.ensure_embedded_server(path)  # started (and warmed) outside the timing
         try:
             models = [{"connection_id": cid, "model": embedded_llm.MODEL_ID}]
-            plan = gen.Plan(["L0", "L1", "L2"], {"gender": ["girl"]}, models, 3, 3)
-            config = gen.RunConfig(temperature=0.7, max_tokens=200, max_attempts=1)
+            plan = planning.Plan(["L0", "L1", "L2"], {"gender": ["girl"]}, models, 3, 3)
+            config = planning.RunConfig(temperature=0.7, max_tokens=200, max_attempts=1)
             # Warm the server up (first-request costs) with a request like the run's, outside the timing.
             warm = {"model": embedded_llm.MODEL_ID, "messages": [{"role": "user", "content": "Write 3 sentences."}]}
             _raw_chat(base_url, warm | {"max_tokens": 40, "response_format": response_format(3, "json_object")})
             engine_seconds, counts = timed_run(db, project, version_id, plan, config, path)
             app_tokens_per_s = counts["tokens_out"] / engine_seconds
-            calls = [c for c in q.list_calls(db, limit=100) if c["status"] == "ok"]
+            calls = [c for c in call_q.list_calls(db, limit=100) if c["status"] == "ok"]
             raw_tokens_per_s = _raw_tokens_per_s(base_url, calls)
             per_minute = counts["observations"] / engine_seconds * 60
             raw_equivalent = per_minute * raw_tokens_per_s / app_tokens_per_s if app_tokens_per_s else float("nan")

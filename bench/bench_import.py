@@ -1,4 +1,4 @@
-"""Import speed: rows/s of `core.importer.import_file` on a 100,000-row CSV, against the floor of
+"""Import speed: rows/s of `core.data.importer.import_file` on a 100,000-row CSV, against the floor of
 `pandas.read_csv` + sqlite-utils `insert_all` of the same file, measured in the same run.
 
 Run: `python -m bench import`.
@@ -37,8 +37,8 @@ def write_csv(path: Path, rows: int = ROWS, seed: int = 1) -> None:
 
 
 def ours(csv_path: Path, db_path: Path) -> float:
-    from core.defaults import AUTISM_LABELS
-    from core.importer import ImportSettings, import_file
+    from core.data.importer import ImportSettings, import_file
+    from core.projects.defaults import AUTISM_LABELS
     from db import connect
     from db.projects import create_project
 

@@ -57,16 +57,16 @@ def _free_port() -> int:
 
 
 def _prepare(path: Path) -> None:
-    from core import review_sampling as rs
+    from core.review import sampling as rs
     from db import connect
-    from db import review as q
+    from db.review import samples as sample_q
     from tests.review_fixtures import autism_project, fill_runs
 
     db = connect(path)
     pid = autism_project(db)
     fill_runs(db, pid, per_cell=4)  # 72 synthetic observations
     rs.create_sample(db, pid, [1, 2], {"kind": "fraction", "fraction": 1.0}, seed=1)
-    q.add_reviewer(db, pid, "Bench")
+    sample_q.add_reviewer(db, pid, "Bench")
     db.conn.close()
 
 

@@ -101,19 +101,20 @@ def _real(db, project_id: int, rng: random.Random, codes: list[str]) -> None:
 
 def _generation(db, project_id: int, rng: random.Random, codes: list[str]) -> list[int]:
     """Four runs of 10 labels × 3 genders × 2 models × 17 calls of 10 observations, each call logged."""
-    from core.prompts import AUTISM_SYSTEM, AUTISM_USER
+    from core.generation.prompts import AUTISM_SYSTEM, AUTISM_USER
     from core.text import text_key
-    from db import generation as q
     from db import jobs
     from db.connection import immediate, now_utc
+    from db.generation import runs as run_q
+    from db.generation import templates as template_q
 
     conn_id = db.execute(
         "INSERT INTO llm_connections (name, base_url, models_json, api_key_env, created_utc, updated_utc)"
         " VALUES ('Hosted', 'https://api.example.invalid/v1', ?, 'OPENAI_API_KEY', ?, ?)",
         [json.dumps(list(MODELS)), now_utc(), now_utc()],
     ).lastrowid
-    template_id = q.create_template(db, project_id, "Paper", AUTISM_SYSTEM, AUTISM_USER, "first")
-    version_id = q.list_versions(db, template_id)[0]["id"]
+    template_id = template_q.create_template(db, project_id, "Paper", AUTISM_SYSTEM, AUTISM_USER, "first")
+    version_id = template_q.list_versions(db, template_id)[0]["id"]
     models = [{"connection_id": conn_id, "model": m} for m in MODELS]
     run_ids = []
     for r in range(N_RUNS):
@@ -128,9 +129,9 @@ def _generation(db, project_id: int, rng: random.Random, codes: list[str]) -> li
             for i in range(17)
         ]
         config = {"temperature": 1.0, "n_examples": 0, "connections": {str(conn_id): {"name": "Hosted"}}}
-        run_id = q.create_run(db, project_id, version_id, models, plan, config, cells, f"Run {r + 1}")
+        run_id = run_q.create_run(db, project_id, version_id, models, plan, config, cells, f"Run {r + 1}")
         job_id = jobs.enqueue(db, "generation", {"run_id": run_id}, project_id, f"Generation run {run_id}", len(cells))
-        q.set_run_job(db, run_id, job_id)
+        run_q.set_run_job(db, run_id, job_id)
         now = now_utc()
         with immediate(db):
             cell_rows = db.execute(
@@ -218,13 +219,13 @@ def _finish_job(db, job_id: int, total: int, logs: int, metrics: int = 0) -> Non
 
 def _reviews(db, project_id: int, run_ids: list[int], rng: random.Random) -> int:
     """Two samples (6,000 and 5,000 synthetic items plus hidden real ones) and 20,000 saved reviews."""
-    from core import review_sampling as rs
-    from db import review
+    from core.review import sampling as rs
     from db.connection import immediate, now_utc
+    from db.review import samples as sample_q
 
     project = _project(db, project_id)
     names = ["Dr. Adams", "Dr. Baker", "Dr. Chen"]
-    reviewer = {n: review.add_reviewer(db, project_id, n) for n in names}
+    reviewer = {n: sample_q.add_reviewer(db, project_id, n) for n in names}
     first = rs.create_sample(db, project_id, run_ids[:2], {"kind": "count", "count": 6000}, seed=7, mix_real=200)
     second = rs.create_sample(db, project_id, run_ids[2:], {"kind": "count", "count": 5000}, seed=8, name="Runs 3–4")
     plan = [(first.sample_id, "Dr. Adams", 6200), (first.sample_id, "Dr. Baker", 3000)]
@@ -234,7 +235,7 @@ def _reviews(db, project_id: int, run_ids: list[int], rng: random.Random) -> int
     now = now_utc()
     rows = []
     for sample_id, name, n in plan:
-        members = review.sample_members(db, sample_id)[:n]
+        members = sample_q.sample_members(db, sample_id)[:n]
         for m in members:
             r = rng.random()
             verdict = verdicts[0] if r < 0.83 else verdicts[1] if r < 0.95 else verdicts[-1]
@@ -285,7 +286,7 @@ def _training(db, project_id: int, run_ids: list[int]) -> None:
 
 
 def build_large(path: Path) -> int:
-    from core.defaults import AUTISM_RUBRIC, ensure_default_projects
+    from core.projects.defaults import AUTISM_RUBRIC, ensure_default_projects
     from db import connect
     from db.projects import Facet, Label, create_project
     from tests.results_fixtures import CODES, HOC_NAMES

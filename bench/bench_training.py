@@ -2,7 +2,7 @@
 
 `python -m bench training` prints:
 - BENCH training_throughput: training samples/s with the embedded model on a HoC subset through
-  core.training (dynamic padding, length-grouped batches) vs a plain Trainer padding every row to
+  core.training.finetune (dynamic padding, length-grouped batches) vs a plain Trainer padding every row to
   128 tokens, same model, data, batch size and truncation, measured in the same run (ratio ours/plain).
 - BENCH hoc_baseline_macro_f1 / hoc_baseline_micro_f1: a short fine-tune (1,200 enriched train
   sentences, 2 epochs), scored on 1,000 test sentences in their natural mix with thresholds tuned on
@@ -18,8 +18,10 @@ import time
 
 from bench import hoc_data
 from bench.common import report
-from core.training import Reporter, device_name, encode, fine_tune, resolve_base_model
-from core.training_config import EMBEDDED, TrainingConfig
+from core.training.base_model import device_name, resolve_base_model
+from core.training.config import EMBEDDED, TrainingConfig
+from core.training.encoding import encode
+from core.training.finetune import Reporter, fine_tune
 
 BASE = os.environ.get("BENCH_BASE_MODEL", EMBEDDED)
 THROUGHPUT_ROWS = int(os.environ.get("BENCH_TRAIN_ROWS", "384"))

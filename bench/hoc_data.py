@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 
-from core.defaults import HOC_DIR, hoc_labels
-from core.training_data import Example, TrainingData
+from core.projects.defaults import HOC_DIR, hoc_labels
+from core.training.dataset import Example, TrainingData
 
 SPLITS = {"train": "train", "dev": "validation", "validation": "validation", "test": "test"}
 
@@ -67,8 +67,8 @@ def subset(train: int, validation: int, test: int, seed: int = 0, enrich_train: 
 
 def most_frequent_label_f1(data: TrainingData) -> dict[str, float]:
     """The majority-label baseline: predict the most frequent training label for every test sentence."""
-    from core import metrics
-    from core.training import label_matrix
+    from core.training import evaluation as metrics
+    from core.training.encoding import label_matrix
 
     y_train = label_matrix(data.train, data.label_codes)
     y_test = label_matrix(data.test, data.label_codes)

@@ -17,9 +17,10 @@ import time
 import numpy as np
 
 from bench import hoc_data
-from core import metrics
-from core.training import Reporter, fine_tune, label_matrix
-from core.training_config import EMBEDDED, TrainingConfig
+from core.training import evaluation as metrics
+from core.training.config import EMBEDDED, TrainingConfig
+from core.training.encoding import label_matrix
+from core.training.finetune import Reporter, fine_tune
 
 # Gu et al. 2021 (arXiv 2007.15779), Table 6: BLURB HoC, abstract-level micro-F1, test, mean of 5 runs.
 PUBLISHED = {

@@ -1,7 +1,8 @@
 """Fine-tuning experiments and runs: config, dataset composition, curves, test metrics, predictions.
 
 An *experiment* is one training configuration (baseline or augmented) over several seeds; each seed
-is a *training run* with the exact config it ran with.
+is a *training run* with the exact config it ran with. Statuses of runs follow their jobs (see
+`reconcile_runs`).
 """
 
 from __future__ import annotations
@@ -9,98 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlite_utils import Migrations
-
 from db.connection import db_path, immediate, now_utc
-
-migrations = Migrations("studio.training")
-
-
-@migrations()
-def m001_training(db):
-    db.execute(
-        """
-        CREATE TABLE experiments (
-            id INTEGER PRIMARY KEY,
-            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('baseline', 'augmented')),
-            config_json TEXT NOT NULL,          -- the TrainingConfig, all seeds
-            created_utc TEXT NOT NULL
-        )
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE training_runs (
-            id INTEGER PRIMARY KEY,
-            experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
-            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
-            seed INTEGER NOT NULL,
-            status TEXT NOT NULL DEFAULT 'queued'
-                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
-            config_json TEXT NOT NULL,          -- the exact config this run used (one seed)
-            labels_json TEXT NOT NULL,          -- label codes, in the order of every probability vector
-            composition_json TEXT NOT NULL DEFAULT '{}',  -- per label: real and synthetic train counts
-            thresholds_json TEXT,               -- per-label thresholds tuned on validation
-            model_dir TEXT,
-            device TEXT,
-            train_samples_per_s REAL,
-            error TEXT,
-            created_utc TEXT NOT NULL,
-            finished_utc TEXT
-        )
-        """
-    )
-    db.execute("CREATE INDEX training_runs_experiment ON training_runs(experiment_id)")
-    db.execute(
-        """
-        CREATE TABLE epoch_metrics (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
-            epoch REAL NOT NULL,
-            step INTEGER NOT NULL,
-            train_loss REAL,
-            val_loss REAL,
-            val_micro_f1 REAL,
-            val_macro_f1 REAL,
-            created_utc TEXT NOT NULL
-        )
-        """
-    )
-    db.execute("CREATE INDEX epoch_metrics_run ON epoch_metrics(run_id, step)")
-    # label is a label code, or '_micro' / '_macro' for the averages.
-    db.execute(
-        """
-        CREATE TABLE test_metrics (
-            run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
-            threshold_kind TEXT NOT NULL CHECK (threshold_kind IN ('fixed', 'tuned')),
-            label TEXT NOT NULL,
-            precision REAL NOT NULL,
-            recall REAL NOT NULL,
-            f1 REAL NOT NULL,
-            support INTEGER NOT NULL,
-            threshold REAL,
-            PRIMARY KEY (run_id, threshold_kind, label)
-        )
-        """
-    )
-    # One row per (run, real test observation): probabilities in the run's labels_json order.
-    db.execute(
-        """
-        CREATE TABLE test_predictions (
-            run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
-            observation_id INTEGER NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
-            probs_json TEXT NOT NULL,
-            PRIMARY KEY (run_id, observation_id)
-        )
-        """
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Named queries. Statuses of runs follow their jobs (see `reconcile_runs`).
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
@@ -358,9 +268,6 @@ def test_predictions(db, run_id: int) -> list[dict]:
         row["probs"] = json.loads(row.pop("probs_json"))
         row["labels"] = json.loads(row.pop("labels_json"))
     return rows
-
-
-# Observations, read for training (real splits and synthetic candidates).
 
 
 def real_observations(db, project_id: int, split: str) -> list[dict]:

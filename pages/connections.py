@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import connections as conns
+from core.generation import connections as conns
 from db import db_path
-from pages.common import db, ensure_shell, plain
+from ui.common import db, ensure_shell, plain
 
 ensure_shell()
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import data_figures, data_stats
-from core.data_export import export_csv
-from core.importer import (
+from core.data import figures as data_figures
+from core.data import stats as data_stats
+from core.data.export import export_csv
+from core.data.importer import (
     ImportFailed,
     ImportReport,
     ImportSettings,
@@ -22,7 +23,7 @@ from core.importer import (
     report_from_dict,
 )
 from db.observations import SPLITS, ObservationFilter, list_imports
-from pages.common import current_project, db, ensure_shell
+from ui.common import current_project, db, ensure_shell
 
 ensure_shell()
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import streamlit as st
 
-from core import connections as conns
-from core import generation as gen
-from core import prompts
-from core.run_export import export_csv, export_jsonl
-from db import generation as q
-from pages.common import current_project, db, ensure_shell, plain
+from core.generation import connections as conns
+from core.generation import plan as planning
+from core.generation import prompts
+from core.generation import runs as gen
+from core.generation.export import export_csv, export_jsonl, observation_table
+from db.generation import runs as run_q
+from db.generation import templates as template_q
+from ui.common import current_project, db, ensure_shell, plain
 
 ensure_shell()
 
@@ -24,7 +24,7 @@ new_tab, runs_tab = st.tabs(["New run", "Runs"])
 
 with new_tab:
     prompts.ensure_default_templates(database)
-    versions = q.project_versions(database, project.id)
+    versions = template_q.project_versions(database, project.id)
     if not versions:
         st.info("Create a prompt template first (Prompt Studio).")
     else:
@@ -41,14 +41,14 @@ with new_tab:
             key="gen_models",
         )
         models = [{"connection_id": int(o.split("|")[0]), "model": o.split("|", 1)[1]} for o in chosen_models]
-        paper = gen.paper_plan(project, models)
+        paper = planning.paper_plan(project, models)
         n_combos = len(paper.combos(project))
         preset = st.radio(
             "Plan",
             ["custom", "paper"],
             format_func={
-                "paper": f"Paper: {len(paper.labels)} labels × {n_combos} facet combinations × {gen.PAPER_PER_CELL} "
-                f"= {len(paper.labels) * n_combos * gen.PAPER_PER_CELL:,} per model",
+                "paper": f"Paper: {len(paper.labels)} labels × {n_combos} facet combinations × {planning.PAPER_PER_CELL} "
+                f"= {len(paper.labels) * n_combos * planning.PAPER_PER_CELL:,} per model",
                 "custom": "Custom",
             }.get,
             horizontal=True,
@@ -56,7 +56,7 @@ with new_tab:
         )
         if preset == "paper":
             plan = paper
-            st.caption(f"Every label × every facet value, {gen.PAPER_PER_CELL} observations each, 10 per call.")
+            st.caption(f"Every label × every facet value, {planning.PAPER_PER_CELL} observations each, 10 per call.")
         else:
             codes = st.multiselect("Labels", project.label_codes, default=project.label_codes, key="gen_labels")
             facets = {
@@ -66,21 +66,21 @@ with new_tab:
             c1, c2 = st.columns(2)
             per_cell = c1.number_input("Observations per label × facet values × model", 1, 10_000, 20, key="gen_cell")
             per_call = c2.number_input("Observations asked for per call", 1, 50, 5, key="gen_call")
-            plan = gen.Plan(codes, facets, models, int(per_cell), int(per_call))
+            plan = planning.Plan(codes, facets, models, int(per_cell), int(per_call))
         with st.expander("Settings"):
             s1, s2, s3, s4 = st.columns(4)
-            config = gen.RunConfig(
+            config = planning.RunConfig(
                 temperature=s1.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="gen_temperature"),
                 n_examples=int(s2.number_input("Few-shot examples (train split)", 0, 10, 0, key="gen_k")),
                 seed=int(s3.number_input("Seed", 0, 1_000_000, 0, key="gen_seed")),
                 max_attempts=int(s4.number_input("Tries per cell", 1, 10, 4, key="gen_attempts")),
             )
-        problems = gen.validate_plan(database, project, plan)
+        problems = planning.validate_plan(database, project, plan)
         for problem in problems:
             st.warning(problem)
         if not problems:
             try:
-                est = gen.estimate(database, project, q.get_version(database, version_id), plan, config)
+                est = planning.estimate(database, project, template_q.get_version(database, version_id), plan, config)
             except ValueError as exc:
                 st.error(str(exc))
                 est = None
@@ -98,7 +98,7 @@ with new_tab:
                 st.success(f"Run {run_id} queued: follow it in the Runs tab.")
 
 with runs_tab:
-    runs = q.list_runs(database, project.id)
+    runs = run_q.list_runs(database, project.id)
     if not runs:
         st.info("No runs yet.")
         st.stop()
@@ -119,7 +119,7 @@ with runs_tab:
         m[2].metric("Observations", f"{counts['observations']:,}")
         m[3].metric("Duplicates dropped", f"{counts['duplicates']:,}")
         m[4].metric("Tokens", f"{counts['tokens_in'] + counts['tokens_out']:,}")
-        m[5].metric("Cost so far", gen.format_usd(counts["cost_usd"]))
+        m[5].metric("Cost so far", planning.format_usd(counts["cost_usd"]))
         b1, b2, b3 = st.columns(3)
         if status in ("queued", "running") and b1.button("Cancel run"):
             gen.cancel_run(db(), run_id)
@@ -134,18 +134,7 @@ with runs_tab:
             st.error(plain(job["error"]))
         st.caption("Newest observations")
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "Text": o["text"],
-                        "Labels": ", ".join(json.loads(o["labels_json"])),
-                        "Facets": ", ".join(f"{k}={v}" for k, v in json.loads(o["facets_json"]).items()),
-                        "Model": o["model"],
-                    }
-                    for o in progress["newest"]
-                ],
-                columns=["Text", "Labels", "Facets", "Model"],
-            ),
+            observation_table(progress["newest"]),
             hide_index=True,
             width="stretch",
             column_config={"Text": st.column_config.TextColumn(width="large")},
@@ -161,7 +150,7 @@ with runs_tab:
     live(run_id)
 
     st.subheader("Browse and export")
-    run = q.get_run(database, run_id)
+    run = run_q.get_run(database, run_id)
     f1, f2, f3 = st.columns(3)
     label = f1.selectbox("Label", ["(all)", *run["plan"]["labels"]], key="gen_b_label")
     facet_filter = {}
@@ -169,28 +158,16 @@ with runs_tab:
         picked = f2.selectbox(name.capitalize(), ["(all)", *values], key=f"gen_b_{name}")
         if picked != "(all)":
             facet_filter[name] = picked
-    model = f3.selectbox("Model", ["(all)", *q.run_models(database, run_id)], key="gen_b_model")
+    model = f3.selectbox("Model", ["(all)", *run_q.run_models(database, run_id)], key="gen_b_model")
     filters = {
         "label": None if label == "(all)" else label,
         "facets": facet_filter,
         "model": None if model == "(all)" else model,
     }
-    rows = q.run_observations(database, run_id, **filters)
+    rows = run_q.run_observations(database, run_id, **filters)
     st.caption(f"{len(rows):,} observations")
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "Text": o["text"],
-                    "Labels": ", ".join(json.loads(o["labels_json"])),
-                    "Facets": ", ".join(f"{k}={v}" for k, v in json.loads(o["facets_json"]).items()),
-                    "Model": o["model"],
-                    "Call": o["call_id"],
-                }
-                for o in rows[:2000]
-            ],
-            columns=["Text", "Labels", "Facets", "Model", "Call"],
-        ),
+        observation_table(rows[:2000], with_call=True),
         hide_index=True,
         width="stretch",
         column_config={"Text": st.column_config.TextColumn(width="large")},
@@ -204,4 +181,4 @@ with runs_tab:
         "application/x-ndjson",
     )
     with st.expander("Duplicates dropped"):
-        st.dataframe(pd.DataFrame(q.run_duplicates(database, run_id)), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(run_q.run_duplicates(database, run_id)), hide_index=True, width="stretch")

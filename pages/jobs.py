@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import training_view as view
-from core.training_figures import loss_curve
-from pages.common import current_project, db, ensure_shell, plain
+from core.training import view
+from core.training.figures import loss_curve
+from ui.common import current_project, db, ensure_shell, plain
 
 ensure_shell()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.project_setup import (
+from core.projects.setup import (
     facet_rows,
     facets_from_rows,
     label_rows,
@@ -24,7 +24,7 @@ from db.projects import (
     replace_rubric,
     update_details,
 )
-from pages.common import db, ensure_shell
+from ui.common import db, ensure_shell
 
 ensure_shell()
 
@@ -69,6 +69,25 @@ def save(action, *args, success: str) -> None:
     else:
         st.session_state["projects_flash"] = success
         st.rerun()
+
+
+def edit_table(project_id: int, key: str, part: str, rows, columns, config, parse, replace, noun: str) -> None:
+    """An editable table of one part of the project (labels, facets, rubric) and its Save button."""
+    frame = st.data_editor(
+        pd.DataFrame(rows, columns=columns),
+        num_rows="dynamic",
+        column_config=config,
+        hide_index=True,
+        width="stretch",
+        key=f"{key}-{part}",
+    )
+    if st.button(f"Save {part}", key=f"{key}-save-{part}"):
+        try:
+            parsed = parse(records(frame))
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            save(replace, project_id, parsed, success=f"Saved {len(parsed)} {noun}.")
 
 
 st.title("Projects")
@@ -127,56 +146,44 @@ with edit_tab:
 
     st.subheader("Label set")
     st.caption("Codes used by observations cannot be removed. Rows with an empty code are ignored.")
-    labels_frame = st.data_editor(
-        pd.DataFrame(label_rows(project), columns=LABEL_COLUMNS),
-        num_rows="dynamic",
-        column_config=LABEL_CONFIG,
-        hide_index=True,
-        width="stretch",
-        key=f"{key}-labels",
+    edit_table(
+        project.id,
+        key,
+        "labels",
+        label_rows(project),
+        LABEL_COLUMNS,
+        LABEL_CONFIG,
+        labels_from_rows,
+        replace_labels,
+        "labels",
     )
-    if st.button("Save labels", key=f"{key}-save-labels"):
-        try:
-            labels = labels_from_rows(records(labels_frame))
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            save(replace_labels, project.id, labels, success=f"Saved {len(labels)} labels.")
 
     st.subheader("Generation facets")
     st.caption("Generation plans and review samples cross labels with these values. A project can have none.")
-    facets_frame = st.data_editor(
-        pd.DataFrame(facet_rows(project), columns=FACET_COLUMNS),
-        num_rows="dynamic",
-        column_config=FACET_CONFIG,
-        hide_index=True,
-        width="stretch",
-        key=f"{key}-facets",
+    edit_table(
+        project.id,
+        key,
+        "facets",
+        facet_rows(project),
+        FACET_COLUMNS,
+        FACET_CONFIG,
+        facets_from_rows,
+        replace_facets,
+        "facet(s)",
     )
-    if st.button("Save facets", key=f"{key}-save-facets"):
-        try:
-            facets = facets_from_rows(records(facets_frame))
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            save(replace_facets, project.id, facets, success=f"Saved {len(facets)} facet(s).")
 
     st.subheader("Review rubric")
-    rubric_frame = st.data_editor(
-        pd.DataFrame(rubric_rows(project), columns=RUBRIC_COLUMNS),
-        num_rows="dynamic",
-        column_config=RUBRIC_CONFIG,
-        hide_index=True,
-        width="stretch",
-        key=f"{key}-rubric",
+    edit_table(
+        project.id,
+        key,
+        "rubric",
+        rubric_rows(project),
+        RUBRIC_COLUMNS,
+        RUBRIC_CONFIG,
+        rubric_from_rows,
+        replace_rubric,
+        "rubric dimension(s)",
     )
-    if st.button("Save rubric", key=f"{key}-save-rubric"):
-        try:
-            rubric = rubric_from_rows(records(rubric_frame))
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            save(replace_rubric, project.id, rubric, success=f"Saved {len(rubric)} rubric dimension(s).")
 
     st.subheader("Description, verdicts and guidelines")
     left, right = st.columns(2)

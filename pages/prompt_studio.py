@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import connections as conns
-from core import generation as gen
-from core import prompts
+from core.generation import connections as conns
+from core.generation import plan as planning
+from core.generation import preview as previews
+from core.generation import prompts
 from db import db_path
-from db import generation as q
-from pages.common import current_project, db, ensure_shell, plain
+from db.generation import templates as template_q
+from ui.common import current_project, db, ensure_shell, plain
 
 ensure_shell()
 
@@ -23,7 +24,7 @@ st.caption(
 )
 
 prompts.ensure_default_templates(database)
-templates = q.list_templates(database, project.id)
+templates = template_q.list_templates(database, project.id)
 
 with st.expander("New template", expanded=not templates):
     new_name = st.text_input("Template name", key="ps_new_name")
@@ -42,7 +43,7 @@ if not templates:
 
 names = {t["id"]: f"{t['name']} (v{t['latest_version']})" for t in templates}
 template_id = st.selectbox("Template", list(names), format_func=names.get, key="ps_template")
-versions = q.list_versions(database, template_id)
+versions = template_q.list_versions(database, template_id)
 by_id = {v["id"]: v for v in versions}
 if (pending := st.session_state.pop("ps_pending_base", None)) in by_id:
     st.session_state[f"ps_base_{template_id}"] = pending  # the version just saved or restored
@@ -75,7 +76,9 @@ with edit_tab:
             except ValueError as exc:
                 st.error(str(exc))
             else:
-                st.session_state["ps_message"] = f"Saved as version {q.get_version(database, new_id)['version']}."
+                st.session_state["ps_message"] = (
+                    f"Saved as version {template_q.get_version(database, new_id)['version']}."
+                )
                 st.session_state["ps_pending_base"] = new_id
                 st.rerun()
         if message := st.session_state.pop("ps_message", None):
@@ -116,14 +119,14 @@ with edit_tab:
             draft = {"id": base_id if unchanged else None, "system": system, "user": user}
             with st.spinner("Generating…"):
                 try:
-                    result = gen.preview(
+                    result = previews.preview(
                         database,
                         project,
                         draft,
                         slot,
                         choice[0],
                         choice[1],
-                        gen.RunConfig(temperature=temperature, max_attempts=1),
+                        planning.RunConfig(temperature=temperature, max_attempts=1),
                         db_path(),
                     )
                 except Exception as exc:  # the key is missing, the embedded model cannot start, ...
@@ -134,7 +137,7 @@ with edit_tab:
                 m1.metric("Tokens in", result.tokens_in if result.tokens_in is not None else "—")
                 m2.metric("Tokens out", result.tokens_out if result.tokens_out is not None else "—")
                 m3.metric("Latency", f"{result.latency_ms / 1000:.2f} s")
-                st.caption(f"Cost: {gen.format_usd(result.cost_usd)} at this connection's prices.")
+                st.caption(f"Cost: {planning.format_usd(result.cost_usd)} at this connection's prices.")
                 if result.error:
                     st.error(plain(result.error))
                 for text in result.observations:
@@ -183,7 +186,7 @@ with versions_tab:
     )
     if st.button("Restore as new version"):
         new_id = prompts.restore_version(database, restore_id)
-        new_version = q.get_version(database, new_id)["version"]
+        new_version = template_q.get_version(database, new_id)["version"]
         st.session_state["ps_message"] = f"Restored v{by_id[restore_id]['version']} as v{new_version}."
         st.session_state["ps_pending_base"] = new_id
         st.rerun()

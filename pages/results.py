@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import comparison, error_analysis, figures_results, report
+from core.results import comparison, curves, error_analysis, report, tables
+from core.results import figures as figures_results
 from db import db_path
 from db import results as stored
-from pages.common import current_project, db, ensure_shell
+from ui.common import current_project, db, ensure_shell
 
 ensure_shell()
 
@@ -28,7 +29,7 @@ def cached_comparison(db_file: str, fingerprint: tuple, project_id: int, baselin
 @st.cache_data(max_entries=8, show_spinner="Comparing runs…")
 def cached_results(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str):
     loaded = cached_comparison(db_file, fingerprint, project_id, baseline_id, augmented)
-    return comparison.results(loaded, kind)
+    return tables.results(loaded, kind)
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing the charts for export…")
@@ -63,8 +64,8 @@ def deltas_tab(results, key) -> None:
 def pr_tab(results, key) -> None:
     cmp = results.comparison
     label = st.selectbox("Label", cmp.labels, format_func=cmp.label_title, key="pr_label")
-    curves = error_analysis.pr_curves(cmp, label)
-    st.plotly_chart(figures_results.pr_figure(cmp, curves, label), theme=None, config=CHART_CONFIG, key="pr")
+    pr_runs = error_analysis.pr_curves(cmp, label)
+    st.plotly_chart(curves.pr_figure(cmp, pr_runs, label), theme=None, config=CHART_CONFIG, key="pr")
 
 
 def curves_tab(results, key) -> None:
@@ -75,7 +76,7 @@ def curves_tab(results, key) -> None:
     run_names = {r.id: f"{cmp.experiment(r.experiment_id).name} · seed {r.seed}" for r in cmp.runs}
     first_seeds = list({r.experiment_id: r.id for r in reversed(cmp.runs)}.values())[::-1]
     chosen = st.multiselect("Runs", list(run_names), default=first_seeds, format_func=run_names.get, key="curve_runs")
-    st.plotly_chart(figures_results.training_curves(cmp, chosen), theme=None, config=CHART_CONFIG, key="curves")
+    st.plotly_chart(curves.training_curves(cmp, chosen), theme=None, config=CHART_CONFIG, key="curves")
 
 
 def synthetic_tab(results, key) -> None:

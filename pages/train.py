@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import training_view as view
-from core.training_config import (
+from core.training import view
+from core.training.config import (
     CLASS_WEIGHTINGS,
     EMBEDDED,
     REVIEW_STATUS_NAMES,
@@ -15,9 +15,9 @@ from core.training_config import (
     TrainingConfig,
     parse_seeds,
 )
-from core.training_figures import composition_bars, loss_curve
-from core.training_job import start_experiment
-from pages.common import current_project, db, ensure_shell, plain
+from core.training.figures import composition_bars, loss_curve
+from core.training.job import start_experiment
+from ui.common import current_project, db, ensure_shell, plain
 
 ensure_shell()
 

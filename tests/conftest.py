@@ -38,7 +38,7 @@ def db(tmp_path):
 @pytest.fixture
 def seeded_db(db):
     """A database with the two default projects (HoC with its real sentences)."""
-    from core.defaults import ensure_default_projects
+    from core.projects.defaults import ensure_default_projects
 
     ensure_default_projects(db)
     return db

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from core import connections as conns
-from core.prompts import AUTISM_SYSTEM, AUTISM_USER
+from core.generation import connections as conns
+from core.generation.prompts import AUTISM_SYSTEM, AUTISM_USER
 from core.text import text_key
-from db import generation as q
 from db.connection import now_utc
+from db.generation import templates as template_q
 from db.projects import Facet, Label, create_project, get_project
 from tests.fake_openai import MODEL, FakeOpenAI
 
@@ -62,8 +62,8 @@ def study(db, fake_llm):
             price_out_per_1m=2.0,
         ),
     )
-    template_id = q.create_template(db, project_id, "Paper", AUTISM_SYSTEM, AUTISM_USER, "first")
-    version_id = q.list_versions(db, template_id)[0]["id"]
+    template_id = template_q.create_template(db, project_id, "Paper", AUTISM_SYSTEM, AUTISM_USER, "first")
+    version_id = template_q.list_versions(db, template_id)[0]["id"]
     return {
         "db": db,
         "project": get_project(db, project_id),

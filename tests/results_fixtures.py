@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from core.defaults import HOC_NAMES
+from core.projects.defaults import HOC_NAMES
 from core.text import text_key
 from db.connection import immediate, now_utc
 from db.projects import Label, create_project
@@ -254,9 +254,11 @@ def build_study(db, n_test: int = 400, seeds=(1, 2, 3), augmented: int = 1, name
 
 def add_reviewed_synthetic(db, project_id: int, generation_run_id: int, per_label: dict[str, tuple[int, int]]) -> None:
     """Synthetic observations of one generation run, reviewed: per label (reviewed, judged correct)."""
-    from db import review
 
-    reviewer = review.add_reviewer(db, project_id, "Dr. Review")
+    from db.review import answers as answer_q
+    from db.review import samples as sample_q
+
+    reviewer = sample_q.add_reviewer(db, project_id, "Dr. Review")
     now = now_utc()
     with immediate(db):
         items = []
@@ -269,16 +271,16 @@ def add_reviewed_synthetic(db, project_id: int, generation_run_id: int, per_labe
                     [project_id, text, text_key(text), json.dumps([code]), generation_run_id, now],
                 ).lastrowid
                 items.append({"observation_id": obs, "is_real": False, "stratum": code})
-        sample_id = review.insert_sample(
+        sample_id = sample_q.insert_sample(
             db, project_id, "sample", 7, [generation_run_id], {"by": ["label"]}, {"fraction": 1}
         )
-        review.insert_draw(db, sample_id, {"fraction": 1}, "all", items)
-        members = review.sample_members(db, sample_id)
+        sample_q.insert_draw(db, sample_id, {"fraction": 1}, "all", items)
+        members = sample_q.sample_members(db, sample_id)
         position = 0
         for n, correct in per_label.values():
             for k in range(n):
                 verdict = "correct" if k < correct else "incorrect"
-                review.insert_review(
+                answer_q.insert_review(
                     db, members[position]["id"], reviewer, {}, verdict, None if k < correct else [], ""
                 )
                 position += 1

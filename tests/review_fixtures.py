@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.defaults import AUTISM_GUIDELINES, AUTISM_LABELS, AUTISM_NAME, AUTISM_RUBRIC
+from core.projects.defaults import AUTISM_GUIDELINES, AUTISM_LABELS, AUTISM_NAME, AUTISM_RUBRIC
 from core.text import text_key
 from db.connection import now_utc
 from db.projects import Facet, create_project

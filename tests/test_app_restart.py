@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import generation as gen
+from core.generation import plan as planning
+from core.generation import runs as gen
 from db import connect
 from db import jobs as jobq
 from tests import generation_fixtures
@@ -49,8 +50,8 @@ def test_killing_the_whole_app_mid_run_then_restarting_resumes_it(study, tmp_pat
     db, fake = study["db"], study["fake"]
     path = Path(db.execute("PRAGMA database_list").fetchone()[2])
     fake.latency_s = 0.15
-    plan = gen.Plan(["A2", "A3", "B1", "B4"], {"gender": ["boy", "girl", "unspecified"]}, study["models"], 6, 2)
-    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.02))
+    plan = planning.Plan(["A2", "A3", "B1", "B4"], {"gender": ["boy", "girl", "unspecified"]}, study["models"], 6, 2)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(retry_base_s=0.02))
     total = len(cells(db, run_id))
 
     app, url = start_app(path, tmp_path / "app.log")
@@ -90,8 +91,8 @@ def test_killing_the_whole_app_mid_run_then_restarting_resumes_it(study, tmp_pat
 def test_two_review_tabs_and_a_generation_run_at_once_show_no_lock_error(study, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from core import review_sampling as rs
-    from db import review as rq
+    from core.review import sampling as rs
+    from db.review import samples as sample_q
     from tests.review_fixtures import autism_project, fill_runs
     from tests.test_review_browser import press, wait_ready
 
@@ -101,10 +102,10 @@ def test_two_review_tabs_and_a_generation_run_at_once_show_no_lock_error(study, 
     fill_runs(db, project_id, per_cell=2, labels=("A1", "B1"))
     sample_id = rs.create_sample(db, project_id, [1, 2], {"kind": "count", "count": 8}, seed=2).sample_id
     for name in ("Ann", "Bob"):
-        rq.add_reviewer(db, project_id, name)
+        sample_q.add_reviewer(db, project_id, name)
     fake.latency_s = 0.1
-    plan = gen.Plan(["A2", "B1"], {"gender": ["boy", "girl"]}, study["models"], 30, 1)
-    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.02))
+    plan = planning.Plan(["A2", "B1"], {"gender": ["boy", "girl"]}, study["models"], 30, 1)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(retry_base_s=0.02))
 
     app, url = start_app(path, tmp_path / "app.log")
     try:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import connections as conns
-from core import generation as gen
-from core.worker import run_job
+from core.generation import connections as conns
+from core.generation import plan as planning
+from core.generation import runs as gen
+from core.jobs.worker import run_job
 from db import jobs as jobq
 from tests import generation_fixtures
 from tests.fake_openai import MODEL
@@ -75,15 +76,15 @@ def test_the_key_is_used_but_never_stored_logged_or_exported(study, monkeypatch)
     conn = conns.get_connection(db, study["connection_id"])
     conns.save_connection(db, replace(conn, api_key_env="STUDIO_FAKE_KEY"), conn.id)
     fake.inject("500")  # an error response is logged too
-    plan = gen.Plan(["A2"], {"gender": ["boy"]}, study["models"], per_cell=2, per_call=2)
-    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.01))
+    plan = planning.Plan(["A2"], {"gender": ["boy"]}, study["models"], per_cell=2, per_call=2)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(retry_base_s=0.01))
     job = jobq.claim_next(db)
     path = Path(db.execute("PRAGMA database_list").fetchone()[2])
     run_job(path, job["id"])
     assert gen.run_counts(db, run_id)["observations"] == 2
     assert f"Bearer {SECRET}" in fake.auth_headers  # the server got it
 
-    from core.run_export import export_csv, export_jsonl
+    from core.generation.export import export_csv, export_jsonl
 
     exports = export_csv(db, run_id) + export_jsonl(db, run_id)
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -97,12 +98,12 @@ def test_csv_export_is_formula_safe_and_jsonl_carries_provenance(study):
     import io
     import json
 
-    from core.run_export import export_csv, export_jsonl
+    from core.generation.export import export_csv, export_jsonl
 
     db, fake = study["db"], study["fake"]
     fake.fixed_texts = ['=HYPERLINK("http://x") the child waves', "@home the boy spins the wheels of a toy car"]
-    plan = gen.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=2, per_call=2)
-    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig())
+    plan = planning.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=2, per_call=2)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig())
     job = jobq.claim_next(db)
     run_job(Path(db.execute("PRAGMA database_list").fetchone()[2]), job["id"])
     rows = list(csv.DictReader(io.StringIO(export_csv(db, run_id).decode("utf-8-sig"))))

@@ -7,9 +7,10 @@ import io
 
 import pytest
 
-from core import data_figures, data_stats
-from core.data_export import export_csv, safe_cell
-from core.importer import ImportSettings, import_file
+from core.data import figures as data_figures
+from core.data import stats as data_stats
+from core.data.export import export_csv, safe_cell
+from core.data.importer import ImportSettings, import_file
 from db.observations import ObservationFilter
 from db.projects import Label, create_project, get_project
 

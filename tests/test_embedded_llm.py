@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from core import connections as conns
-from core import embedded_llm
-from core import generation as gen
-from core.processes import alive
-from core.prompts import AUTISM_SYSTEM, AUTISM_USER
-from core.worker import run_job
-from db import generation as q
+from core.generation import connections as conns
+from core.generation import embedded_server as embedded_llm
+from core.generation import plan as planning
+from core.generation import runs as gen
+from core.generation.prompts import AUTISM_SYSTEM, AUTISM_USER
+from core.jobs.processes import alive
+from core.jobs.worker import run_job
 from db import jobs as jobq
+from db.generation import calls as call_q
+from db.generation import runs as run_q
+from db.generation import templates as template_q
 from db.projects import Facet, Label, create_project, get_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,20 +45,20 @@ def test_embedded_model_generates_observations_the_app_parses_and_stops_after_th
         facets=[Facet("gender", ("boy", "girl"))],
     )
     project = get_project(db, pid)
-    template_id = q.create_template(db, pid, "Paper", AUTISM_SYSTEM, AUTISM_USER)
-    version_id = q.list_versions(db, template_id)[0]["id"]
+    template_id = template_q.create_template(db, pid, "Paper", AUTISM_SYSTEM, AUTISM_USER)
+    version_id = template_q.list_versions(db, template_id)[0]["id"]
     connection_id = conns.ensure_embedded_connection(db)
     models = [{"connection_id": connection_id, "model": "SmolLM2-135M-Instruct"}]
-    plan = gen.Plan(["B1"], {"gender": ["girl"]}, models, per_cell=2, per_call=2)
-    config = gen.RunConfig(temperature=0.7, max_tokens=160, max_attempts=3, retry_base_s=0.1)
+    plan = planning.Plan(["B1"], {"gender": ["girl"]}, models, per_cell=2, per_call=2)
+    config = planning.RunConfig(temperature=0.7, max_tokens=160, max_attempts=3, retry_base_s=0.1)
     run_id = gen.start_run(db, project, version_id, plan, config)
     job = jobq.claim_next(db)
 
     run_job(tmp_path / "studio.db", job["id"])
 
     assert jobq.get(db, job["id"])["status"] == "done"
-    kept = q.run_observations(db, run_id)
-    calls = q.list_calls(db, run_id=run_id)
+    kept = run_q.run_observations(db, run_id)
+    calls = call_q.list_calls(db, run_id=run_id)
     assert len(kept) >= 1 and all(len(o["text"]) >= 5 for o in kept)
     assert all(c["tokens_out"] for c in calls if c["status"] == "ok")
     assert '"type": "json_object"' in calls[-1]["params_json"]  # llama.cpp gets a grammar from the schema
@@ -70,7 +73,7 @@ def test_embedded_server_is_shared_and_stops_when_its_user_is_killed(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from core.embedded_llm import ensure_embedded_server as e; print(e({str(path)!r}), flush=True);"
+            f"from core.generation.embedded_server import ensure_embedded_server as e; print(e({str(path)!r}), flush=True);"
             " import time; time.sleep(120)",
         ],
         cwd=ROOT,

@@ -15,11 +15,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from core import generation as gen
-from core import review_sampling as rs
+from core.generation import plan as planning
+from core.generation import runs as gen
+from core.review import sampling as rs
 from db import connect
-from db import review as rq
 from db.projects import Label, create_project
+from db.review import samples as sample_q
 from tests import generation_fixtures
 from tests.review_fixtures import autism_project, fill_runs
 
@@ -60,7 +61,7 @@ def test_import_killed_midway_writes_nothing_and_a_retry_imports_everything(tmp_
             )
     code = """
         import sys
-        from core.importer import ImportSettings, import_file
+        from core.data.importer import ImportSettings, import_file
         from db import connect
         db = connect(sys.argv[1])
         import_file(db, int(sys.argv[2]), sys.argv[3], ImportSettings(text_column="text", labels_column="labels", split_column="split"))
@@ -81,7 +82,7 @@ def test_import_killed_midway_writes_nothing_and_a_retry_imports_everything(tmp_
     assert db.execute("SELECT COUNT(*) FROM observations WHERE project_id = ?", [project_id]).fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM imports WHERE project_id = ?", [project_id]).fetchone()[0] == 0
 
-    from core.importer import ImportSettings, import_file
+    from core.data.importer import ImportSettings, import_file
 
     import_file(
         db, project_id, csv_path, ImportSettings(text_column="text", labels_column="labels", split_column="split")
@@ -91,10 +92,10 @@ def test_import_killed_midway_writes_nothing_and_a_retry_imports_everything(tmp_
 
 REVIEWER = """
     import sys, time
-    from core import review_queue as rq
+    from core.review import queue as rq
     from db import connect
-    from db import review as q
     from db.projects import get_project
+    from db.review import samples as q
     db = connect(sys.argv[1])
     project = get_project(db, int(sys.argv[2]))
     sample_id, reviewer_id = int(sys.argv[3]), int(sys.argv[4])
@@ -112,7 +113,7 @@ def _review_setup(path: Path, reviewers=("Ann",)) -> tuple[int, int, list[int]]:
     project_id = autism_project(db)
     fill_runs(db, project_id, per_cell=4)
     sample_id = rs.create_sample(db, project_id, [1, 2], {"kind": "fraction", "fraction": 1.0}, seed=3).sample_id
-    reviewer_ids = [rq.add_reviewer(db, project_id, name) for name in reviewers]
+    reviewer_ids = [sample_q.add_reviewer(db, project_id, name) for name in reviewers]
     db.conn.close()
     return project_id, sample_id, reviewer_ids
 
@@ -136,7 +137,7 @@ def test_review_session_killed_midway_keeps_every_saved_answer(tmp_path):
         for r in db.execute("SELECT item_id FROM reviews WHERE reviewer_id = ? AND verdict = 'correct'", [reviewer_id])
     }
     assert set(saved) <= stored  # every answer the reviewer saw saved is there
-    total = rq.sample_size(db, sample_id)
+    total = sample_q.sample_size(db, sample_id)
     assert len(stored) < total  # and the session really was cut short
 
 
@@ -147,16 +148,16 @@ def test_two_reviewers_and_a_generation_run_write_at_once_without_lock_errors(st
     project_id = autism_project(db)
     fill_runs(db, project_id, per_cell=10, labels=("A1", "B1"))
     sample_id = rs.create_sample(db, project_id, [1, 2], {"kind": "fraction", "fraction": 1.0}, seed=1).sample_id
-    ann, bob = rq.add_reviewer(db, project_id, "Ann"), rq.add_reviewer(db, project_id, "Bob")
-    plan = gen.Plan(["A2", "B1"], {"gender": ["boy", "girl"]}, study["models"], per_cell=20, per_call=1)
-    run_id = gen.start_run(db, study["project"], study["version_id"], plan, gen.RunConfig(retry_base_s=0.02))
+    ann, bob = sample_q.add_reviewer(db, project_id, "Ann"), sample_q.add_reviewer(db, project_id, "Bob")
+    plan = planning.Plan(["A2", "B1"], {"gender": ["boy", "girl"]}, study["models"], per_cell=20, per_call=1)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(retry_base_s=0.02))
     job_id = db.execute("SELECT job_id FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0]
 
     from db import jobs as jobq
 
     jobq.claim_next(db, ["generation"])
     generator = subprocess.Popen(
-        [sys.executable, "-m", "core.worker", "--db", str(path), "--run-job", str(job_id)],
+        [sys.executable, "-m", "core.jobs.worker", "--db", str(path), "--run-job", str(job_id)],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
@@ -171,7 +172,7 @@ def test_two_reviewers_and_a_generation_run_write_at_once_without_lock_errors(st
         assert out.strip().endswith("finished")
     assert generator.returncode == 0 and "locked" not in stderr, [line["message"] for line in jobq.logs(db, job_id)]
     assert jobq.get(db, job_id)["status"] == "done", jobq.logs(db, job_id)
-    size = rq.sample_size(db, sample_id)
+    size = sample_q.sample_size(db, sample_id)
     for reviewer_id in (ann, bob):
         answered = db.execute(
             "SELECT COUNT(DISTINCT item_id) FROM reviews WHERE reviewer_id = ?", [reviewer_id]

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from core import generation as gen
-from core.worker import recover_orphans, run_job
+from core.generation import plan as planning
+from core.generation import preview as previews
+from core.generation import runs as gen
+from core.jobs.worker import recover_orphans, run_job
 from db import connect
-from db import generation as q
 from db import jobs as jobq
+from db.generation import calls as call_q
+from db.generation import runs as run_q
+from db.generation import templates as template_q
 from tests import generation_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +38,11 @@ def run_queued_job(db) -> dict:
     return jobq.get(db, job["id"])
 
 
-def small_plan(study, labels=("A2", "B1"), genders=("boy", "girl"), per_cell=4, per_call=2) -> gen.Plan:
-    return gen.Plan(list(labels), {"gender": list(genders)}, study["models"], per_cell=per_cell, per_call=per_call)
+def small_plan(study, labels=("A2", "B1"), genders=("boy", "girl"), per_cell=4, per_call=2) -> planning.Plan:
+    return planning.Plan(list(labels), {"gender": list(genders)}, study["models"], per_cell=per_cell, per_call=per_call)
 
 
-FAST = gen.RunConfig(sdk_max_retries=1, max_attempts=3, retry_base_s=0.02)
+FAST = planning.RunConfig(sdk_max_retries=1, max_attempts=3, retry_base_s=0.02)
 
 
 def cells(db, run_id):
@@ -66,12 +70,12 @@ def test_run_with_faults_ends_every_cell_done_or_failed_with_its_reason(study):
     assert all("not valid JSON" in r["error"] for r in by_label["B4"])
     assert all(r["attempts"] == FAST.max_attempts for r in by_label["A3"])
     # Every call is in the log; garbled bodies are kept verbatim, and errors never became observations.
-    calls = q.list_calls(db, run_id=run_id, limit=1000)
+    calls = call_q.list_calls(db, run_id=run_id, limit=1000)
     assert sum(r["attempts"] for r in rows) == len(calls)
     garbled = [c for c in calls if c["cell_id"] in {r["id"] for r in by_label["B4"]}]
     assert garbled and all(c["raw_response"].startswith('{"id": "chatcmpl-broken"') for c in garbled)
     assert any(json.loads(c["http_attempts_json"])[:2] == [429, 200] for c in calls)
-    kept = q.run_observations(db, run_id)
+    kept = run_q.run_observations(db, run_id)
     assert len(kept) == sum(r["n_kept"] for r in rows)
     assert {json.loads(o["labels_json"])[0] for o in kept} == {"A2", "B1"}
     # Provenance on every observation.
@@ -79,7 +83,7 @@ def test_run_with_faults_ends_every_cell_done_or_failed_with_its_reason(study):
     assert all(o["model"] == "fake-model" and json.loads(o["facets_json"])["gender"] in ("boy", "girl") for o in kept)
     counts = gen.run_counts(db, run_id)
     assert counts["cells_failed"] == 8 and counts["tokens_in"] > 0 and counts["cost_usd"] > 0
-    assert q.get_run(db, run_id)["status"] == "done"
+    assert run_q.get_run(db, run_id)["status"] == "done"
 
 
 def test_truncated_and_fenced_answers_are_read_and_their_raw_text_kept(study):
@@ -88,7 +92,7 @@ def test_truncated_and_fenced_answers_are_read_and_their_raw_text_kept(study):
     fake.rules["boy"] = "numbered"
     run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), FAST)
     run_queued_job(db)
-    calls = q.list_calls(db, run_id=run_id)
+    calls = call_q.list_calls(db, run_id=run_id)
     methods = {c["parse_method"] for c in calls}
     assert methods == {"truncated_json", "list"}
     truncated = [c for c in calls if c["parse_method"] == "truncated_json"]
@@ -105,12 +109,12 @@ def test_retry_failed_cells_requeues_and_finishes_them(study):
 
     fake.rules.clear()  # the server recovered
     assert gen.retry_failed_cells(db, run_id) == 4
-    assert q.get_run(db, run_id)["status"] == "queued"
+    assert run_q.get_run(db, run_id)["status"] == "queued"
     run_queued_job(db)
 
     counts = gen.run_counts(db, run_id)
     assert counts["cells_done"] == counts["cells_total"] == 8 and counts["cells_failed"] == 0
-    assert q.get_run(db, run_id)["status"] == "done"
+    assert run_q.get_run(db, run_id)["status"] == "done"
 
 
 def test_duplicates_are_dropped_within_the_run_and_against_real_data(study):
@@ -127,9 +131,9 @@ def test_duplicates_are_dropped_within_the_run_and_against_real_data(study):
     run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
     run_queued_job(db)
 
-    kept = q.run_observations(db, run_id)
+    kept = run_q.run_observations(db, run_id)
     assert [o["text"] for o in kept] == [new]
-    dropped = {(d["kind"], d["matched_source"]) for d in q.run_duplicates(db, run_id)}
+    dropped = {(d["kind"], d["matched_source"]) for d in run_q.run_duplicates(db, run_id)}
     assert dropped == {("exact", "real"), ("near", "real"), ("exact", "synthetic"), ("near", "synthetic")}
     counts = gen.run_counts(db, run_id)
     assert counts["duplicates"] == 9 and counts["observations"] == 1  # the second cell repeated all five
@@ -140,10 +144,10 @@ def test_cancel_keeps_unfinished_cells_and_resume_finishes_them(study):
     fake.latency_s = 0.15
     plan = small_plan(study, labels=("A2", "A3", "B1", "B4"), genders=("boy", "girl", "unspecified"), per_cell=4)
     run_id = gen.start_run(db, study["project"], study["version_id"], plan, FAST)
-    run = q.get_run(db, run_id)
+    run = run_q.get_run(db, run_id)
     gen.cancel_run(db, run_id)  # cancelled before any worker took it
     assert jobq.get(db, run["job_id"])["status"] == "cancelled"
-    assert q.get_run(db, run_id)["status"] == "cancelled"
+    assert run_q.get_run(db, run_id)["status"] == "cancelled"
     assert gen.run_counts(db, run_id)["cells_queued"] == 24
 
     fake.latency_s = 0.0
@@ -161,7 +165,7 @@ def test_run_killed_with_sigkill_resumes_without_losing_or_repeating_cells(study
     total = len(cells(db, run_id))
     job = jobq.claim_next(db, ["generation"])
     child = subprocess.Popen(
-        [sys.executable, "-m", "core.worker", "--db", str(db_path(db)), "--run-job", str(job["id"])], cwd=ROOT
+        [sys.executable, "-m", "core.jobs.worker", "--db", str(db_path(db)), "--run-job", str(job["id"])], cwd=ROOT
     )
     jobq.set_pid(db, job["id"], child.pid)
     deadline = time.monotonic() + 60
@@ -193,9 +197,11 @@ def test_run_killed_with_sigkill_resumes_without_losing_or_repeating_cells(study
 
 def test_paper_preset_and_estimate(study):
     db = study["db"]
-    plan = gen.paper_plan(study["project"], study["models"])
+    plan = planning.paper_plan(study["project"], study["models"])
     assert (len(plan.labels), len(plan.combos(study["project"])), plan.per_cell) == (4, 3, 200)
-    est = gen.estimate(db, study["project"], q.get_version(db, study["version_id"]), plan, gen.RunConfig())
+    est = planning.estimate(
+        db, study["project"], template_q.get_version(db, study["version_id"]), plan, planning.RunConfig()
+    )
     assert est.observations == 4 * 3 * 200 and est.calls == 4 * 3 * 20
     assert est.tokens_in > est.calls * 100 and est.tokens_out >= est.observations * 40
     assert est.cost_usd == pytest.approx((est.tokens_in * 1.0 + est.tokens_out * 2.0) / 1e6)
@@ -203,15 +209,15 @@ def test_paper_preset_and_estimate(study):
 
 def test_preview_is_logged_but_adds_no_data(study):
     db = study["db"]
-    version = q.get_version(db, study["version_id"])
-    from core.prompts import Slot
+    version = template_q.get_version(db, study["version_id"])
+    from core.generation.prompts import Slot
 
-    result = gen.preview(
+    result = previews.preview(
         db, study["project"], version, Slot("B1", {"gender": "boy"}, 3), study["connection_id"], "fake-model", FAST
     )
     assert result.status == "ok" and len(result.observations) == 3 and result.tokens_out > 0
     assert "a boy showing this DSM-5 autism criterion" in result.messages[-1]["content"]
-    calls = q.list_calls(db, purpose="preview")
+    calls = call_q.list_calls(db, purpose="preview")
     assert len(calls) == 1 and calls[0]["raw_response"] == result.raw_response
     assert db.execute("SELECT COUNT(*) FROM observations WHERE source = 'synthetic'").fetchone()[0] == 0
 
@@ -224,7 +230,7 @@ def test_requests_adapt_to_what_the_server_refuses(study):
     assert gen.run_counts(db, run_id)["cells_done"] == 4
     last = fake.chat_requests[-1]["body"]
     assert "max_completion_tokens" in last and "max_tokens" not in last and "temperature" not in last
-    refused = [c for c in q.list_calls(db, run_id=run_id) if c["status"] == "error"]
+    refused = [c for c in call_q.list_calls(db, run_id=run_id) if c["status"] == "error"]
     assert refused and all(c["http_status"] == 400 and "Unsupported" in c["error"] for c in refused)  # logged
 
 
@@ -241,11 +247,11 @@ def test_server_that_rejects_response_format_gets_plain_requests(study):
 def test_rate_limits_are_handled_by_the_engine_when_the_sdk_does_not_retry(study):
     db, fake = study["db"], study["fake"]
     fake.inject("429_retry_after", "429")
-    config = gen.RunConfig(sdk_max_retries=0, max_attempts=3, retry_base_s=0.05)
+    config = planning.RunConfig(sdk_max_retries=0, max_attempts=3, retry_base_s=0.05)
     run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study, labels=("A2",)), config)
     run_queued_job(db)
     assert gen.run_counts(db, run_id)["cells_done"] == 4
-    calls = list(reversed(q.list_calls(db, run_id=run_id)))
+    calls = list(reversed(call_q.list_calls(db, run_id=run_id)))
     limited = [c for c in calls if c["http_status"] == 429]
     assert len(limited) == 2 and all("HTTP 429: Rate limit reached" in c["error"] for c in limited)
     for call in limited:  # the same cell tried again and succeeded
@@ -257,7 +263,7 @@ def test_a_run_whose_job_process_died_shows_failed_and_resumes(study):
     db = study["db"]
     run_id = gen.start_run(db, study["project"], study["version_id"], small_plan(study), FAST)
     job = jobq.claim_next(db, ["generation"])
-    q.mark_run_started(db, run_id)
+    run_q.mark_run_started(db, run_id)
     jobq.finish(db, job["id"], "failed", "Process died", error="The job's process was killed by signal 9")
     progress = gen.run_progress(db, run_id)
     assert progress["status"] == "failed" and progress["counts"]["cells_queued"] == 8
@@ -269,7 +275,7 @@ def test_a_run_whose_job_process_died_shows_failed_and_resumes(study):
 def test_a_missing_key_fails_the_job_saying_where_it_looked(study, monkeypatch):
     from dataclasses import replace
 
-    from core import connections as conns
+    from core.generation import connections as conns
 
     db = study["db"]
     monkeypatch.delenv("STUDIO_NO_SUCH_KEY", raising=False)
@@ -279,4 +285,4 @@ def test_a_missing_key_fails_the_job_saying_where_it_looked(study, monkeypatch):
     job = run_queued_job(db)
     assert job["status"] == "failed"
     assert "no API key found (looked for environment variable STUDIO_NO_SUCH_KEY)" in job["error"]
-    assert q.get_run(db, run_id)["status"] == "failed" and gen.run_counts(db, run_id)["calls"] == 0
+    assert run_q.get_run(db, run_id)["status"] == "failed" and gen.run_counts(db, run_id)["calls"] == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from db import connect
-from db import generation as q
+from db.generation import connections as conn_q
 from db.projects import project_id_by_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def test_connections_page_saves_a_connection_without_its_key():
     at.button[0].click().run()  # Save connection
     assert not at.exception
     assert any("Saved connection 'My Ollama'" in s.value for s in at.success)
-    names = [r["name"] for r in q.list_connections(connect())]
+    names = [r["name"] for r in conn_q.list_connections(connect())]
     assert "My Ollama" in names and "Embedded SmolLM2 (offline)" in names
 
 

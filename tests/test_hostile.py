@@ -19,17 +19,23 @@ import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from core import connections as conns
-from core import data_export, report, review_stats, run_export
-from core import generation as gen
-from core import review_sampling as rs
+from core.data import export as data_export
+from core.generation import connections as conns
+from core.generation import export as run_export
+from core.generation import plan as planning
+from core.generation import runs as gen
+from core.jobs.worker import ensure_worker, run_job
+from core.results import report
+from core.review import sampling as rs
+from core.review import summary as review_stats
 from core.text import text_key
-from core.worker import ensure_worker, run_job
-from db import generation as q
 from db import jobs as jobq
-from db import review
 from db.connection import now_utc
+from db.generation import calls as call_q
+from db.generation import runs as run_q
 from db.projects import get_project
+from db.review import answers as answer_q
+from db.review import samples as sample_q
 from tests import generation_fixtures
 from tests.browser import choose
 from tests.results_fixtures import add_experiment, create_results_project
@@ -71,7 +77,7 @@ def db_file(db) -> Path:
     return Path(db.execute("PRAGMA database_list").fetchone()[2])
 
 
-def run_generation(db, study, plan: gen.Plan, config: gen.RunConfig) -> int:
+def run_generation(db, study, plan: planning.Plan, config: planning.RunConfig) -> int:
     run_id = gen.start_run(db, study["project"], study["version_id"], plan, config)
     job = jobq.claim_next(db, ["generation"])
     run_job(db_file(db), job["id"])
@@ -97,13 +103,13 @@ def hostile_study(study):
     for text in REAL:
         add_real(db, project.id, text, ["B1"])
     fake.fixed_texts = LLM
-    plan = gen.Plan(["B1"], {"gender": ["boy"]}, study["models"], per_cell=len(LLM), per_call=len(LLM))
-    run_id = run_generation(db, study, plan, gen.RunConfig())
-    stored = q.run_observations(db, run_id)
+    plan = planning.Plan(["B1"], {"gender": ["boy"]}, study["models"], per_cell=len(LLM), per_call=len(LLM))
+    run_id = run_generation(db, study, plan, planning.RunConfig())
+    stored = run_q.run_observations(db, run_id)
     assert len(stored) == len(LLM), [o["text"][:40] for o in stored]
-    reals = len(review.real_observation_ids(db, project.id))
+    reals = len(sample_q.real_observation_ids(db, project.id))
     sample = rs.create_sample(db, project.id, [run_id], {"kind": "count", "count": len(LLM)}, seed=3, mix_real=reals)
-    review.add_reviewer(db, project.id, "Ann")
+    sample_q.add_reviewer(db, project.id, "Ann")
     # Results: every test text is hostile, so whatever the error browser shows first is one of them.
     results_id = create_results_project(db, n_test=200, name="Hostile results")
     rows = db.execute("SELECT id FROM observations WHERE project_id = ? ORDER BY id", [results_id]).fetchall()
@@ -206,21 +212,21 @@ def test_hostile_text_is_shown_as_text_in_every_page(hostile_study, studio_serve
 
     # Review: every item of the sample (the model's texts and the real ones hidden among them), read as text.
     sample_id = hostile_study["sample_id"]
-    members = review.sample_members(db, sample_id)
+    members = sample_q.sample_members(db, sample_id)
     page.goto(f"{url}/review?project={pid}&reviewer=Ann&sample={sample_id}")
     page.locator(".rv-text").wait_for()
     for position in range(len(members)):
         page.locator(".st-key-rv_counter").get_by_text(f"Item {position + 1} of {len(members)}").wait_for()
-        shows_exactly(page, ".rv-text", review.item_at(db, sample_id, position)["text"])
+        shows_exactly(page, ".rv-text", sample_q.item_at(db, sample_id, position)["text"])
         assert page.locator(".rv-text *").count() == 0  # no element made from the text
         safe()
-        if "alert(12)" in review.item_at(db, sample_id, position)["text"]:
+        if "alert(12)" in sample_q.item_at(db, sample_id, position)["text"]:
             shot(page, "review")
         wait_idle(page)
         page.keyboard.press("j")
 
     # Generate: the run's newest observations and its browser (tables drawn on a canvas: text by construction).
-    stored = [o["text"] for o in q.run_observations(db, hostile_study["run_id"])]
+    stored = [o["text"] for o in run_q.run_observations(db, hostile_study["run_id"])]
     page.goto(f"{url}/generate?project={pid}")
     page.get_by_role("tab", name="Runs").click()
     page.get_by_text(f"{len(stored)} observations", exact=True).wait_for()
@@ -315,14 +321,14 @@ def test_every_csv_export_defuses_formulas(study):
         db.execute("UPDATE observations SET external_id = ? WHERE id = ?", [formula, obs])
     texts = [f"{formula} {ANSWERS[k]}" for k, formula in enumerate(FORMULAS)]  # other words: not duplicates
     fake.fixed_texts = texts
-    plan = gen.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=len(texts), per_call=len(texts))
-    run_id = run_generation(db, study, plan, gen.RunConfig())
-    stored = q.run_observations(db, run_id)
+    plan = planning.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=len(texts), per_call=len(texts))
+    run_id = run_generation(db, study, plan, planning.RunConfig())
+    stored = run_q.run_observations(db, run_id)
     assert len(stored) == len(texts) and all(o["text"].startswith(FORMULA_START) for o in stored)
     sample_id = rs.create_sample(db, project.id, [run_id], {"kind": "count", "count": len(texts)}, seed=1).sample_id
-    reviewer = review.add_reviewer(db, project.id, '=cmd|" /C calc"!A0')
-    for member, note in zip(review.sample_members(db, sample_id), FORMULAS, strict=False):
-        review.insert_review(db, member["id"], reviewer, {}, "incorrect", [], note)
+    reviewer = sample_q.add_reviewer(db, project.id, '=cmd|" /C calc"!A0')
+    for member, note in zip(sample_q.sample_members(db, sample_id), FORMULAS, strict=False):
+        answer_q.insert_review(db, member["id"], reviewer, {}, "incorrect", [], note)
 
     data_csv = data_export.export_csv(db, project.id)
     run_csv = run_export.export_csv(db, run_id)
@@ -340,12 +346,12 @@ def test_every_csv_export_defuses_formulas(study):
     assert sorted(r["note"] for r in review_rows) == sorted("'" + f for f in FORMULAS)
 
     # The Results tables, with experiment names a spreadsheet would run; negative numbers stay numbers.
-    from core import comparison
+    from core.results import comparison, tables
 
     results_id = create_results_project(db, n_test=120, name="Formula results")
     base = add_experiment(db, results_id, "=BASELINE()", "baseline", seeds=(1, 2), rng_seed=1)
     aug = add_experiment(db, results_id, "@AUGMENTED", "augmented", seeds=(1, 2), synthetic_per_label={"A": 90})
-    res = comparison.results(comparison.load(db, results_id, base, [aug]), "tuned", n_boot=50)
+    res = tables.results(comparison.load(db, results_id, base, [aug]), "tuned", n_boot=50)
     for name, frame in report.tables(res).items():
         exported = report.csv_bytes(frame)
         assert risky_cells(exported) == [], name
@@ -378,10 +384,10 @@ def test_prompt_injection_in_an_example_cannot_redirect_requests_or_leak_the_key
     conns.save_connection(db, replace(conn, api_key_env="STUDIO_FAKE_KEY"), conn.id)
     add_real(db, project.id, INJECTION, ["A2"])
     fake.inject("500")  # an error answer is logged too
-    plan = gen.Plan(["A2"], {"gender": ["boy", "girl"]}, study["models"], per_cell=2, per_call=2)
+    plan = planning.Plan(["A2"], {"gender": ["boy", "girl"]}, study["models"], per_cell=2, per_call=2)
     _NETWORK = []
     try:
-        run_id = run_generation(db, study, plan, gen.RunConfig(n_examples=3, retry_base_s=0.01))
+        run_id = run_generation(db, study, plan, planning.RunConfig(n_examples=3, retry_base_s=0.01))
     finally:
         network, _NETWORK = _NETWORK, None
 
@@ -389,7 +395,7 @@ def test_prompt_injection_in_an_example_cannot_redirect_requests_or_leak_the_key
     # The injection went to the model as an example; every request went to the fake server and nowhere else.
     bodies = [r["body"] for r in fake.chat_requests]
     assert bodies and all(INJECTION in json.dumps(b) for b in bodies)
-    calls = q.list_calls(db, run_id=run_id)
+    calls = call_q.list_calls(db, run_id=run_id)
     assert len(fake.chat_requests) == sum(len(json.loads(c["http_attempts_json"])) for c in calls) == 3
     connects = {address for event, address in network if event == "socket.connect"}
     lookups = {host for event, host in network if event == "socket.getaddrinfo"}
@@ -405,8 +411,8 @@ def test_prompt_injection_in_an_example_cannot_redirect_requests_or_leak_the_key
     # A second run through the app's own worker processes (their output goes to the worker log beside the DB).
     monkeypatch.setenv("STUDIO_WORKER", "on")
     fake.inject("500")
-    plan = gen.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=2, per_call=2)
-    second = gen.start_run(db, project, study["version_id"], plan, gen.RunConfig(n_examples=3, retry_base_s=0.01))
+    plan = planning.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=2, per_call=2)
+    second = gen.start_run(db, project, study["version_id"], plan, planning.RunConfig(n_examples=3, retry_base_s=0.01))
     supervisor = ensure_worker(db_file(db))
     try:
         deadline = time.monotonic() + 60
@@ -416,7 +422,7 @@ def test_prompt_injection_in_an_example_cannot_redirect_requests_or_leak_the_key
         supervisor.terminate()
         supervisor.wait(timeout=15)
     assert gen.run_counts(db, second)["observations"] == 2
-    calls = q.list_calls(db, limit=1000)
+    calls = call_q.list_calls(db, limit=1000)
     assert len(fake.chat_requests) == sum(len(json.loads(c["http_attempts_json"])) for c in calls) == 5
     assert {v for h in fake.headers for k, v in h.items() if k.lower() == "authorization"} == {f"Bearer {SECRET}"}
     # ... and is nowhere in what the app keeps: calls, job logs, exports, the database files, logs and output.

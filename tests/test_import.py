@@ -11,8 +11,8 @@ import os
 import pytest
 from openpyxl import Workbook
 
-import core.importer as importer
-from core.importer import ImportFailed, ImportSettings, import_file, plan_import, read_table
+import core.data.importer as importer
+from core.data.importer import ImportFailed, ImportSettings, import_file, plan_import, read_table
 from db.projects import Label, create_project, get_project
 
 LABELS = [Label("A1", "Social reciprocity"), Label("A2", "Nonverbal"), Label("B1", "Repetitive")]
@@ -354,8 +354,8 @@ def test_plan_reports_without_writing(db, pid, tmp_path):
 
 
 def test_new_label_codes_that_are_not_plain_are_refused_with_their_row(seeded_db, tmp_path):
-    from core.defaults import autism_project_id
-    from core.importer import ImportFailed, ImportSettings, import_file
+    from core.data.importer import ImportFailed, ImportSettings, import_file
+    from core.projects.defaults import autism_project_id
 
     path = tmp_path / "odd.csv"
     path.write_text('text,labels\nfirst note,A1\nsecond note,"A1;<img src=x onerror=alert(1)>"\n')

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from core.worker import ensure_worker, recover_orphans, worker_running
+from core.jobs.worker import ensure_worker, recover_orphans, worker_running
 from db import jobs
 
 

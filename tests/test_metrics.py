@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from core import metrics
-from core.training import evaluate_predictions
+from core.training import evaluation as metrics
+from core.training.evaluation import evaluate_predictions
 
 
 def _data(seed: int, n: int = 200, labels: int = 5):

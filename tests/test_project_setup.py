@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.project_setup import (
+from core.projects.setup import (
     facet_rows,
     facets_from_rows,
     labels_from_rows,

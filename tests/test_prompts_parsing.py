@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from core import prompts
-from core.parsing import parse_response
-from core.prompts import Slot, TemplateProblem
-from db import generation as q
+from core.generation import prompts
+from core.generation.parsing import parse_response
+from core.generation.prompts import Slot, TemplateProblem
+from db.generation import templates as template_q
 from db.projects import Facet, Label, create_project, get_project
 
 
@@ -27,8 +27,8 @@ def project(db):
 def test_default_template_renders_the_exact_messages(db, project):
     assert prompts.ensure_default_templates(db)  # the autism project gets the paper's template
     assert prompts.ensure_default_templates(db) == []  # and only once
-    version = q.project_versions(db, project.id)[0]
-    full = q.get_version(db, version["id"])
+    version = template_q.project_versions(db, project.id)[0]
+    full = template_q.get_version(db, version["id"])
     messages = prompts.build_messages(
         full["system"], full["user"], project, Slot("A1", {"gender": "girl"}, 5, ("Ex.",))
     )
@@ -66,12 +66,12 @@ def test_a_broken_edit_is_refused_and_writes_nothing(db, project):
     template_id = prompts.create_template(db, project, "Mine", "sys", "Write {{ n }} about {{ label.name }}.")
     with pytest.raises(TemplateProblem, match="User message, line 2"):
         prompts.save_version(db, project, template_id, "sys", "Write {{ n }}\n{{ facets.age }}", "try", None)
-    assert len(q.list_versions(db, template_id)) == 1
+    assert len(template_q.list_versions(db, template_id)) == 1
 
 
 def test_versions_are_immutable_compared_and_restored(db, project):
     template_id = prompts.create_template(db, project, "Mine", "sys", "Write {{ n }} about {{ label.name }}.")
-    v1 = q.list_versions(db, template_id)[0]
+    v1 = template_q.list_versions(db, template_id)[0]
     v2_id = prompts.save_version(
         db, project, template_id, "sys", "Write {{ n }} notes on {{ label.name }}.", "wording", v1["id"]
     )
@@ -79,12 +79,12 @@ def test_versions_are_immutable_compared_and_restored(db, project):
         prompts.save_version(db, project, template_id, "sys", "Write {{ n }} notes on {{ label.name }}.", "", v2_id)
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
         db.execute("UPDATE template_versions SET user = 'changed' WHERE id = ?", [v1["id"]])
-    v2 = q.get_version(db, v2_id)
-    diff = prompts.diff_versions(q.get_version(db, v1["id"]), v2)
+    v2 = template_q.get_version(db, v2_id)
+    diff = prompts.diff_versions(template_q.get_version(db, v1["id"]), v2)
     assert "-Write {{ n }} about {{ label.name }}." in diff and "+Write {{ n }} notes on {{ label.name }}." in diff
-    v3 = q.get_version(db, prompts.restore_version(db, v1["id"]))
+    v3 = template_q.get_version(db, prompts.restore_version(db, v1["id"]))
     assert (v3["version"], v3["user"], v3["note"]) == (3, v1["user"], "Restored from v1")
-    assert [v["version"] for v in q.list_versions(db, template_id)] == [3, 2, 1]
+    assert [v["version"] for v in template_q.list_versions(db, template_id)] == [3, 2, 1]
 
 
 def test_examples_come_only_from_the_train_split_and_are_seeded(db, project):
@@ -154,7 +154,7 @@ def test_parse_response_failures_say_why():
 
 
 def test_fragments_of_code_or_json_are_not_kept_as_observations():
-    from core.parsing import parse_response
+    from core.generation.parsing import parse_response
 
     answer = "\n".join(
         [

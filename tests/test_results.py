@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
-from core import comparison, comparison_stats, error_analysis, figures_results, report
+from core import stats as comparison_stats
+from core.results import comparison, curves, error_analysis, report, style, tables
+from core.results import figures as figures_results
 from tests.results_fixtures import CODES, add_experiment, add_reviewed_synthetic, build_study, create_results_project
 
 
@@ -24,7 +26,7 @@ def study(db):
 @pytest.fixture
 def res(study):
     db, ids = study
-    return comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=300)
+    return tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=300)
 
 
 def fixed_predictions(seed=3, n=200, labels=5):
@@ -102,7 +104,7 @@ def test_comparison_reproduces_the_stored_test_metrics(study, res):
     assert len(merged) == len(res.per_run) == 9 * 12
     for m in ("precision", "recall", "f1", "support"):
         np.testing.assert_allclose(merged[m], merged[f"{m}_stored"], atol=1e-9)
-    fixed = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "fixed", n_boot=50)
+    fixed = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "fixed", n_boot=50)
     stored = pd.DataFrame(db.query("SELECT run_id, label, f1 FROM test_metrics WHERE threshold_kind = 'fixed'"))
     merged = fixed.per_run.merge(stored, on=["run_id", "label"], suffixes=("", "_stored"))
     np.testing.assert_allclose(merged["f1"], merged["f1_stored"], atol=1e-9)
@@ -115,7 +117,7 @@ def test_runs_storing_labels_in_another_order_are_aligned(db):
     aug = add_experiment(
         db, project_id, "Aug", "augmented", seeds=(1,), label_order=shuffled, synthetic_per_label={"A": 50}, rng_seed=2
     )
-    res = comparison.compare(db, project_id, base, [aug], "fixed", n_boot=20)
+    res = tables.compare(db, project_id, base, [aug], "fixed", n_boot=20)
     assert res.comparison.labels == CODES
     stored = {
         r["label"]: r["f1"]
@@ -136,9 +138,9 @@ def test_summary_is_the_mean_and_std_over_seeds(res):
 
 def test_deltas_are_reproducible_from_the_seed_and_cover_the_point_estimate(study, res):
     db, ids = study
-    again = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=300)
+    again = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=300)
     pd.testing.assert_frame_equal(res.deltas, again.deltas)
-    other = comparison.results(again.comparison, "tuned", n_boot=300, seed=1)
+    other = tables.results(again.comparison, "tuned", n_boot=300, seed=1)
     assert not np.allclose(other.deltas["low_pp"], res.deltas["low_pp"])
     d = res.deltas
     assert ((d["low_pp"] <= d["delta_pp"] + 1e-9) & (d["delta_pp"] <= d["high_pp"] + 1e-9)).all()
@@ -158,7 +160,7 @@ def test_identical_experiments_have_zero_deltas_and_intervals_that_include_zero(
     project_id = create_results_project(db, n_test=200)
     a = add_experiment(db, project_id, "A", seeds=(1, 2), rng_seed=5)
     b = add_experiment(db, project_id, "B", "augmented", seeds=(1, 2), rng_seed=5)
-    res = comparison.compare(db, project_id, a, [b], "tuned", n_boot=100)
+    res = tables.compare(db, project_id, a, [b], "tuned", n_boot=100)
     assert np.allclose(res.deltas["delta_pp"], 0) and not res.deltas["excludes_zero"].any()
 
 
@@ -167,7 +169,7 @@ def test_runs_without_predictions_and_partial_test_sets_are_reported(study):
     db.execute("DELETE FROM test_predictions WHERE run_id = 4")
     first = db.execute("SELECT MIN(observation_id) FROM test_predictions").fetchone()[0]
     db.execute("DELETE FROM test_predictions WHERE run_id = 5 AND observation_id = ?", [first])
-    res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=20)
+    res = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=20)
     notes = " ".join(res.comparison.notes)
     assert "1 finished run(s) without stored test predictions" in notes
     assert "1 test item(s) not predicted by every run" in notes
@@ -178,10 +180,10 @@ def test_runs_without_predictions_and_partial_test_sets_are_reported(study):
 def test_comparison_errors_name_the_problem(study):
     db, ids = study
     with pytest.raises(comparison.ComparisonError, match="not part of project"):
-        comparison.compare(db, ids["project_id"], ids["baseline_id"], [999])
+        tables.compare(db, ids["project_id"], ids["baseline_id"], [999])
     db.execute("DELETE FROM test_predictions WHERE run_id IN (1, 2, 3)")
     with pytest.raises(comparison.ComparisonError, match="baseline 'Baseline \\(real only\\)' has no finished run"):
-        comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
+        tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
 
 
 def test_unreadable_predictions_name_the_run(study):
@@ -190,12 +192,12 @@ def test_unreadable_predictions_name_the_run(study):
         "UPDATE test_predictions SET probs_json = '[0.5, 0.5]' WHERE run_id = 2 AND rowid IN (SELECT rowid FROM test_predictions WHERE run_id = 2 LIMIT 1)"
     )
     with pytest.raises(comparison.ComparisonError, match="Run 2: its stored test probab"):
-        comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
+        tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
     db.execute("UPDATE test_predictions SET probs_json = '[0.5, 0.5]' WHERE run_id = 2")
     with pytest.raises(
         comparison.ComparisonError, match="Run 2 stores 2 probabilities per test item but has 10 labels"
     ):
-        comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
+        tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"])
 
 
 def test_error_browser_lists_items_whose_prediction_changed(study, res):
@@ -241,11 +243,11 @@ def test_synthetic_counts_and_review_accuracy_per_label(db):
         generation_run_ids=[7],
         rng_seed=2,
     )
-    no_review = comparison.compare(db, project_id, base, [aug], n_boot=20)
+    no_review = tables.compare(db, project_id, base, [aug], n_boot=20)
     assert "no synthetic observation behind these experiments has been reviewed" in no_review.comparison.review_note
     add_reviewed_synthetic(db, project_id, 7, {"A": (10, 8), "ID": (4, 1)})
     add_reviewed_synthetic(db, project_id, 8, {"A": (5, 0)})  # another generation run: not this experiment's
-    res = comparison.compare(db, project_id, base, [aug], n_boot=20)
+    res = tables.compare(db, project_id, base, [aug], n_boot=20)
     rel = res.relation.set_index("label")
     assert (
         rel.loc["A", "synthetic_added"] == 40
@@ -286,7 +288,7 @@ def test_metric_bars_show_the_seed_means_and_spread(study, res):
     assert fig.data[0].x[0] == f"<b>PS</b><br>n={support[0]}"
     assert "Sustaining proliferative signaling" in fig.data[0].customdata[0][0]
     colours = {t.name: t.marker.color for t in fig.data}
-    assert colours["Baseline (real only)"] == figures_results.BASELINE_COLOUR and len(set(colours.values())) == 3
+    assert colours["Baseline (real only)"] == style.BASELINE_COLOUR and len(set(colours.values())) == 3
 
 
 def test_delta_figure_and_table_show_the_bootstrap_deltas(res):
@@ -310,7 +312,7 @@ def test_delta_figure_and_table_show_the_bootstrap_deltas(res):
 def test_pr_figure_marks_the_stored_operating_points(study, res):
     db, _ = study
     cmp = res.comparison
-    fig = figures_results.pr_figure(cmp, error_analysis.pr_curves(cmp, "CD"), "CD")
+    fig = curves.pr_figure(cmp, error_analysis.pr_curves(cmp, "CD"), "CD")
     stored = {
         (r["run_id"], r["threshold_kind"]): (r["recall"], r["precision"])
         for r in db.query("SELECT run_id, threshold_kind, recall, precision FROM test_metrics WHERE label = 'CD'")
@@ -334,7 +336,7 @@ def test_pr_figure_marks_the_stored_operating_points(study, res):
 def test_training_curves_plot_the_logged_epochs(study, res):
     db, _ = study
     cmp = res.comparison
-    fig = figures_results.training_curves(cmp, [cmp.runs[0].id])
+    fig = curves.training_curves(cmp, [cmp.runs[0].id])
     logged = pd.DataFrame(
         db.query(
             "SELECT epoch, train_loss, val_macro_f1 FROM epoch_metrics WHERE run_id = ? ORDER BY step", [cmp.runs[0].id]
@@ -364,7 +366,7 @@ def test_figures_show_user_names_as_text(study):
     db, ids = study
     db.execute("UPDATE experiments SET name = ? WHERE id = ?", ["<b>bold</b> & co", ids["augmented_ids"][0]])
     db.execute("UPDATE labels SET name = ? WHERE code = 'PS'", ["<i>signal</i>"])
-    res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], n_boot=20)
+    res = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], n_boot=20)
     shown = "&lt;b&gt;bold&lt;/b&gt; &amp; co"
     for fig in figures_results.all_figures(res, {"PS": error_analysis.pr_curves(res.comparison, "PS")}).values():
         text = repr(fig.to_dict())  # to_json would hide "<" as \\u003c
@@ -408,7 +410,7 @@ def test_html_report_is_self_contained_and_escapes_text(study):
     db.execute(
         "UPDATE experiments SET name = ? WHERE id = ?", ["<script>alert('x')</script> aug", ids["augmented_ids"][0]]
     )
-    res = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=50)
+    res = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=50)
     pr = {label: error_analysis.pr_curves(res.comparison, label) for label in res.comparison.labels}
     figures = figures_results.all_figures(res, pr)
     html = report.html_report(res, figures)

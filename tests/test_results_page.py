@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import comparison, error_analysis
+from core.results import error_analysis, tables
 from db.projects import Label, create_project
 from tests.results_fixtures import build_study
 
@@ -60,7 +60,7 @@ def test_results_page_shows_every_view_of_stored_runs(db):
     ]
     assert at.selectbox[0].value == ids["baseline_id"]
     assert at.multiselect[0].value == ids["augmented_ids"]
-    expected = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned")
+    expected = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned")
     # Only the open tab is drawn: the scores chart first.
     (bars,) = chart_specs(at)
     f1_base = next(t for t in bars["data"] if t["yaxis"] == "y3" and t["name"] == "Baseline (real only)")
@@ -95,7 +95,7 @@ def test_threshold_choice_and_error_browser(db):
     threshold = next(r for r in at.radio if r.label == "Decision threshold")
     threshold.set_value("fixed").run()
     assert not at.exception
-    expected = comparison.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "fixed")
+    expected = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "fixed")
     bars = chart_specs(at)[0]["data"]
     f1_aug = next(t for t in bars if t["yaxis"] == "y3" and t["name"] == "Augmented A")
     assert values(f1_aug["y"]) == expected.summary[expected.summary["experiment"] == "Augmented A"]["f1_mean"].tolist()

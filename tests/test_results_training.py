@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import comparison, worker
-from core.training_config import DataSelection, TrainingConfig
-from core.training_job import start_experiment
+from core.jobs import worker
+from core.results import tables
+from core.training.config import DataSelection, TrainingConfig
+from core.training.job import start_experiment
 from db import jobs as jobq
 from tests.training_fixtures import add_synthetic, tiny_bert, tiny_project
 
@@ -29,10 +30,10 @@ def test_comparison_reproduces_the_metrics_the_training_job_stored(db, tmp_path)
         worker.run_job(tmp_path / "studio.db", job["id"])
         assert jobq.get(db, job["id"])["status"] == "done"
 
-    res = comparison.compare(db, project_id, base["experiment_id"], [aug["experiment_id"]], "tuned", n_boot=200)
+    res = tables.compare(db, project_id, base["experiment_id"], [aug["experiment_id"]], "tuned", n_boot=200)
     assert res.comparison.labels == ["X", "Y", "Z"] and len(res.comparison.observation_ids) == 24
     for kind in ("fixed", "tuned"):
-        mine = comparison.results(res.comparison, kind, n_boot=50).per_run
+        mine = tables.results(res.comparison, kind, n_boot=50).per_run
         stored = pd.DataFrame(
             db.query(
                 "SELECT run_id, label, precision, recall, f1, support FROM test_metrics WHERE threshold_kind = ?",

@@ -10,11 +10,14 @@ import random
 import pytest
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
-from core import review_queue as rq
-from core import review_sampling as rs
-from core import review_stats as st
-from db import review as q
+from core import csv_safety, stats
+from core.review import figures as review_figures
+from core.review import queue as rq
+from core.review import sampling as rs
+from core.review import summary as st
 from db.projects import get_project
+from db.review import answers as answer_q
+from db.review import samples as sample_q
 from tests.review_fixtures import add_real, add_synthetic, autism_project, fill_runs
 
 
@@ -25,7 +28,7 @@ def project(db):
 
 
 def members(db, sample_id):
-    return q.sample_members(db, sample_id)
+    return sample_q.sample_members(db, sample_id)
 
 
 # --- sampling -------------------------------------------------------------------------------------
@@ -48,7 +51,7 @@ def test_stratified_sample_covers_every_cell_and_is_reproducible(db, project):
     same = [m["observation_id"] for m in members(db, again.sample_id)]
     assert same == [m["observation_id"] for m in members(db, result.sample_id)]  # same items, same order
     assert set(same) != {m["observation_id"] for m in members(db, other.sample_id)}
-    assert q.get_sample(db, result.sample_id)["seed"] == 7
+    assert sample_q.get_sample(db, result.sample_id)["seed"] == 7
 
 
 def test_allocation_is_proportional_with_a_floor_of_one():
@@ -79,7 +82,7 @@ def test_extension_keeps_existing_items_and_positions(db, project):
         if not m["is_real"]:
             per_cell[m["stratum"]] = per_cell.get(m["stratum"], 0) + 1
     assert set(per_cell.values()) == {3}
-    draws = q.sample_draws(db, first.sample_id)
+    draws = sample_q.sample_draws(db, first.sample_id)
     assert [d["synthetic_added"] for d in draws] == [36, 18]
     with pytest.raises(ValueError, match="already holds 54"):
         rs.extend_sample(db, first.sample_id, {"kind": "count", "count": 54})
@@ -122,7 +125,7 @@ def test_sampling_rejects_bad_input(db, project):
         rs.create_sample(db, project.id, [], {"kind": "fraction", "fraction": 0.1}, seed=1)
     with pytest.raises(ValueError, match="no synthetic observations"):
         rs.create_sample(db, project.id, [99], {"kind": "fraction", "fraction": 0.1}, seed=1)
-    assert q.list_samples(db, project.id) == []  # a failed draw writes nothing
+    assert sample_q.list_samples(db, project.id) == []  # a failed draw writes nothing
 
 
 # --- the reviewer's queue ---------------------------------------------------------------------------
@@ -151,8 +154,8 @@ def answer(db, project, sample_id, reviewer, position, verdict, scores=(4, 4, 4,
 
 def test_resume_position_follows_answers_and_skips(db, project):
     sample_id = small_sample(db, project)
-    ann = q.add_reviewer(db, project.id, "Ann")
-    assert q.add_reviewer(db, project.id, " Ann ") == ann  # repeat-safe
+    ann = sample_q.add_reviewer(db, project.id, "Ann")
+    assert sample_q.add_reviewer(db, project.id, " Ann ") == ann  # repeat-safe
     assert rq.progress(db, sample_id, ann).resume_at == 0
     answer(db, project, sample_id, ann, 0, "correct")
     answer(db, project, sample_id, ann, 1, "incorrect")
@@ -168,13 +171,13 @@ def test_resume_position_follows_answers_and_skips(db, project):
     answer(db, project, sample_id, ann, 2, "correct")
     assert rq.progress(db, sample_id, ann).resume_at is None
     # another reviewer has their own queue
-    bob = q.add_reviewer(db, project.id, "Bob")
+    bob = sample_q.add_reviewer(db, project.id, "Bob")
     assert rq.progress(db, sample_id, bob).resume_at == 0
 
 
 def test_edits_keep_history_and_the_latest_is_current(db, project):
     sample_id = small_sample(db, project)
-    ann = q.add_reviewer(db, project.id, "Ann")
+    ann = sample_q.add_reviewer(db, project.id, "Ann")
     item_id = answer(db, project, sample_id, ann, 0, "correct")
     versions = len(rq.history(db, item_id, ann))
     assert versions == 5  # four scores and the verdict, each saved at once
@@ -182,7 +185,7 @@ def test_edits_keep_history_and_the_latest_is_current(db, project):
     rq.set_verdict(db, project, item_id, ann, "correct")
     assert len(rq.history(db, item_id, ann)) == versions
     # going back and changing the verdict appends, the earlier answer stays in the history
-    intended = list(q.intended_labels(db, item_id))
+    intended = list(sample_q.intended_labels(db, item_id))
     rq.set_verdict(db, project, item_id, ann, "missing labels")
     after = rq.toggle_corrected_label(db, project, item_id, ann, "B4")
     assert after.corrected_labels == tuple(sorted([*intended, "B4"]))
@@ -199,7 +202,7 @@ def test_edits_keep_history_and_the_latest_is_current(db, project):
 
 def test_answers_are_validated_against_the_project(db, project):
     sample_id = small_sample(db, project)
-    ann = q.add_reviewer(db, project.id, "Ann")
+    ann = sample_q.add_reviewer(db, project.id, "Ann")
     item = rq.load_item(db, project, sample_id, ann, 0)
     with pytest.raises(ValueError, match="outside its scale 1–5"):
         rq.set_score(db, project, item.item_id, ann, "common_in_autism", 7)
@@ -210,7 +213,7 @@ def test_answers_are_validated_against_the_project(db, project):
         rq.set_corrected_labels(db, project, item.item_id, ann, ["Z9"])
     assert len(rq.history(db, item.item_id, ann)) == 1
     with pytest.raises(ValueError, match="needs a name"):
-        q.add_reviewer(db, project.id, "   ")
+        sample_q.add_reviewer(db, project.id, "   ")
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -227,11 +230,11 @@ def wilson_by_quadratic(k, n, z=1.959963984540054):
 
 
 def test_wilson_interval_matches_known_values():
-    low, high = st.wilson(83, 100)
+    low, high = stats.wilson(83, 100)
     assert (round(low, 4), round(high, 4)) == (0.7445, 0.8911)  # statsmodels proportion_confint(method="wilson")
     for k, n in [(116, 140), (0, 10), (10, 10), (1, 3), (57, 200)]:
-        assert st.wilson(k, n) == pytest.approx(wilson_by_quadratic(k, n), abs=1e-12)
-    assert all(math.isnan(v) for v in st.wilson(0, 0))
+        assert stats.wilson(k, n) == pytest.approx(wilson_by_quadratic(k, n), abs=1e-12)
+    assert all(math.isnan(v) for v in stats.wilson(0, 0))
 
 
 def test_kappa_matches_sklearn():
@@ -239,26 +242,26 @@ def test_kappa_matches_sklearn():
     verdicts = ["correct", "incorrect", "missing labels"]
     a = [rng.choice(verdicts) for _ in range(60)]
     b = [x if rng.random() < 0.7 else rng.choice(verdicts) for x in a]
-    assert st.cohen_kappa(a, b, verdicts) == pytest.approx(cohen_kappa_score(a, b))
+    assert stats.cohen_kappa(a, b, verdicts) == pytest.approx(cohen_kappa_score(a, b))
     scores_a = [rng.randint(1, 5) for _ in range(80)]
     scores_b = [min(5, max(1, s + rng.choice([-1, 0, 0, 1, 2]))) for s in scores_a]
     scale = [1, 2, 3, 4, 5]
     for weights in ("linear", "quadratic"):
-        ours = st.cohen_kappa(scores_a, scores_b, scale, weights)
+        ours = stats.cohen_kappa(scores_a, scores_b, scale, weights)
         assert ours == pytest.approx(cohen_kappa_score(scores_a, scores_b, labels=scale, weights=weights))
     # a scale value nobody used still counts as a step
     sparse_a, sparse_b = [1, 1, 5, 5, 3], [1, 2, 5, 4, 3]
-    assert st.cohen_kappa(sparse_a, sparse_b, scale, "quadratic") == pytest.approx(
+    assert stats.cohen_kappa(sparse_a, sparse_b, scale, "quadratic") == pytest.approx(
         cohen_kappa_score(sparse_a, sparse_b, labels=scale, weights="quadratic")
     )
-    assert math.isnan(st.cohen_kappa(["correct"] * 4, ["correct"] * 4, verdicts))
+    assert math.isnan(stats.cohen_kappa(["correct"] * 4, ["correct"] * 4, verdicts))
 
 
 def test_auc_matches_sklearn():
     rng = random.Random(2)
     real = [rng.randint(1, 5) for _ in range(15)]
     synth = [rng.randint(1, 5) for _ in range(40)]
-    assert st.auc(real, synth) == pytest.approx(roc_auc_score([1] * 15 + [0] * 40, real + synth))
+    assert stats.auc(real, synth) == pytest.approx(roc_auc_score([1] * 15 + [0] * 40, real + synth))
 
 
 def two_reviewer_study(db, project):
@@ -276,7 +279,7 @@ def two_reviewer_study(db, project):
     for k in range(3):
         add_real(db, project.id, f"Real {k}", ["A2"])
     sample_id = rs.create_sample(db, project.id, [1], {"kind": "count", "count": 12}, seed=4, mix_real=3).sample_id
-    ann, bob = q.add_reviewer(db, project.id, "Ann"), q.add_reviewer(db, project.id, "Bob")
+    ann, bob = sample_q.add_reviewer(db, project.id, "Ann"), sample_q.add_reviewer(db, project.id, "Bob")
     plan = {}
     for m in members(db, sample_id):
         if m["is_real"]:
@@ -299,7 +302,7 @@ def test_summary_accuracy_breakdowns_agreement_and_real_vs_synthetic(db, project
     synthetic = [(va, vb) for va, vb, sa, _ in plan.values() if sa == (3, 2, 3, 2)]
     correct = sum(v == "correct" for pair in synthetic for v in pair)
     assert summary.answers == 24 and summary.overall["correct"] == correct
-    assert (summary.overall["low"], summary.overall["high"]) == pytest.approx(st.wilson(correct, 24))
+    assert (summary.overall["low"], summary.overall["high"]) == pytest.approx(stats.wilson(correct, 24))
     assert [r["group"] for r in summary.by["label"]] == ["A1", "B1"]
     assert [r["group"] for r in summary.by["facet"]] == ["gender=boy", "gender=girl"]
     assert {r["group"] for r in summary.by["model"]} == {"model-a", "model-b"}
@@ -332,14 +335,14 @@ def test_summary_accuracy_breakdowns_agreement_and_real_vs_synthetic(db, project
     only_ann = st.summarize(db, project, [sample_id], reviewer="Ann")
     assert only_ann.answers == 12 and only_ann.reviewers == ["Ann", "Bob"]
     for fig in (
-        st.accuracy_figure(summary.by["label"], "By label"),
-        st.error_rates_figure(summary.labels, project.verdicts),
-        st.rubric_figure(summary.rubric),
-        st.agreement_figure(summary.agreement),
-        st.real_vs_synthetic_figure(rvs),
+        review_figures.accuracy_figure(summary.by["label"], "By label"),
+        review_figures.error_rates_figure(summary.labels, project.verdicts),
+        review_figures.rubric_figure(summary.rubric),
+        review_figures.agreement_figure(summary.agreement),
+        review_figures.real_vs_synthetic_figure(rvs),
     ):
         assert fig.data  # every chart has data to draw
-    acc_fig = st.accuracy_figure(summary.by["label"], "By label")
+    acc_fig = review_figures.accuracy_figure(summary.by["label"], "By label")
     assert list(acc_fig.data[0].x) == [f"A1 (n={summary.by['label'][0]['n']})", f"B1 (n={summary.by['label'][1]['n']})"]
     assert list(acc_fig.data[0].y) == [r["accuracy"] for r in summary.by["label"]]
 
@@ -347,7 +350,7 @@ def test_summary_accuracy_breakdowns_agreement_and_real_vs_synthetic(db, project
 def test_csv_export_has_provenance_and_is_formula_safe(db, project):
     oid = add_synthetic(db, project.id, '=HYPERLINK("http://x")', ["A1"], {"gender": "girl"}, model="@model", run_id=5)
     sample_id = rs.create_sample(db, project.id, [5], {"kind": "count", "count": 1}, seed=1).sample_id
-    ann = q.add_reviewer(db, project.id, "Ann")
+    ann = sample_q.add_reviewer(db, project.id, "Ann")
     item_id = answer(db, project, sample_id, ann, 0, "incorrect", corrected=["A2"])
     rq.set_note(db, project, item_id, ann, "+1 -2 looks copied")
     rows = list(csv.DictReader(io.StringIO(st.export_csv(db, project, [sample_id]))))
@@ -358,7 +361,7 @@ def test_csv_export_has_provenance_and_is_formula_safe(db, project):
     assert last["note"] == "'+1 -2 looks copied" and last["model"] == "'@model"
     assert last["observation_id"] == str(oid) and last["run_id"] == "5" and last["facet_gender"] == "girl"
     assert last["verdict"] == "incorrect" and last["corrected_labels"] == "A2" and last["score_common_in_autism"] == "4"
-    assert st.safe_cell(-3) == -3 and st.safe_cell("-3") == "'-3" and st.safe_cell("ok") == "ok"
+    assert csv_safety.safe_cell(-3) == -3 and csv_safety.safe_cell("-3") == "'-3" and csv_safety.safe_cell("ok") == "ok"
 
 
 # --- training rows ----------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def test_synthetic_for_training_statuses(db, project):
     o = [add_synthetic(db, project.id, f"Obs {k}", ["A1"], run_id=1) for k in range(6)]
     other_run = add_synthetic(db, project.id, "Other run", ["A1"], run_id=2)
     sample_id = rs.create_sample(db, project.id, [1], {"kind": "count", "count": 6}, seed=2).sample_id
-    ann, bob = q.add_reviewer(db, project.id, "Ann"), q.add_reviewer(db, project.id, "Bob")
+    ann, bob = sample_q.add_reviewer(db, project.id, "Ann"), sample_q.add_reviewer(db, project.id, "Bob")
     pos = {m["observation_id"]: m["position"] for m in members(db, sample_id)}
 
     def judge(reviewer, obs, verdict, corrected=None):
@@ -384,27 +387,27 @@ def test_synthetic_for_training_statuses(db, project):
     # o[5] is not reviewed
 
     def rows(status):
-        return {r["observation_id"]: r["labels"] for r in q.synthetic_for_training(db, project.id, [1], status)}
+        return {r["observation_id"]: r["labels"] for r in answer_q.synthetic_for_training(db, project.id, [1], status)}
 
     assert rows("all") == {i: ["A1"] for i in o}
     assert set(rows("drop_rejected")) == {o[0], o[2], o[4], o[5]}
     assert set(rows("only_accepted")) == {o[0], o[4]}
     corrected = rows("corrected")
     assert corrected == {o[0]: ["A1"], o[1]: ["A2"], o[2]: ["A1", "B4"], o[3]: ["B1"], o[4]: ["A1"], o[5]: ["A1"]}
-    first = q.synthetic_for_training(db, project.id, [1], "all")[0]
+    first = answer_q.synthetic_for_training(db, project.id, [1], "all")[0]
     assert set(first) == {"observation_id", "text", "labels"} and first["text"] == "Obs 0"
     assert other_run not in rows("all") and other_run in {
-        r["observation_id"] for r in q.synthetic_for_training(db, project.id, [1, 2], "all")
+        r["observation_id"] for r in answer_q.synthetic_for_training(db, project.id, [1, 2], "all")
     }
     with pytest.raises(ValueError, match="drop_rejected"):
-        q.synthetic_for_training(db, project.id, [1], "rejected")
+        answer_q.synthetic_for_training(db, project.id, [1], "rejected")
 
 
 def test_core_and_db_do_not_import_streamlit():
     import ast
     from pathlib import Path
 
-    for path in ["core/review_sampling.py", "core/review_stats.py", "core/review_queue.py", "db/review.py"]:
+    for path in ["core/review/sampling.py", "core/review/summary.py", "core/review/queue.py", "db/review/answers.py"]:
         tree = ast.parse(Path(path).read_text())
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from core import review_queue as rq
-from core import review_sampling as rs
+from core.review import queue as rq
+from core.review import sampling as rs
 from db import connect
-from db import review as q
 from db.projects import get_project
+from db.review import answers as answer_q
+from db.review import samples as sample_q
 from tests.review_fixtures import add_real, add_synthetic, autism_project
 
 SHOTS = Path(os.environ.get("STUDIO_SHOTS", "/work/notes/shots"))
@@ -35,7 +36,7 @@ def review_db(tmp_path):
     for k in range(2):
         add_real(db, pid, f"A real note number {k} about a child who avoids eye contact.", ["A2"])
     sample_id = rs.create_sample(db, pid, [1], {"kind": "count", "count": 8}, seed=5, mix_real=2).sample_id
-    q.add_reviewer(db, pid, "Ann")
+    sample_q.add_reviewer(db, pid, "Ann")
     yield db, get_project(db, pid), sample_id
     db.conn.close()
 
@@ -85,8 +86,10 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     assert counter(page) == "Item 1 of 10"
     assert page.get_by_text("1–5 score the marked dimension").count() == 1  # the shortcut legend is shown
 
-    members = q.sample_members(db, sample_id)
-    html_position = next(m["position"] for m in members if q.item_at(db, sample_id, m["position"])["text"] == HTML_TEXT)
+    members = sample_q.sample_members(db, sample_id)
+    html_position = next(
+        m["position"] for m in members if sample_q.item_at(db, sample_id, m["position"])["text"] == HTML_TEXT
+    )
     plan = {}
     for i in range(10):
         # items 6 to 9 are typed ahead without waiting: each key still applies to what is on screen
@@ -130,11 +133,11 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     page.get_by_text("All 10 items are answered").wait_for()
     page.screenshot(path=str(shots / "review_keyboard_done.png"))
 
-    ann = next(r["id"] for r in q.list_reviewers(db, project.id) if r["name"] == "Ann")
+    ann = next(r["id"] for r in sample_q.list_reviewers(db, project.id) if r["name"] == "Ann")
     dims = [d.code for d in project.rubric]
     for i, (scores, verdict) in plan.items():
         item = rq.load_item(db, project, sample_id, ann, i)
-        intended = set(q.intended_labels(db, item.item_id))
+        intended = set(sample_q.intended_labels(db, item.item_id))
         expected_verdict = "correct" if i == 8 else verdict
         assert item.answer.verdict == expected_verdict, i
         assert [item.answer.scores.get(d) for d in dims] == scores, (i, rq.history(db, item.item_id, ann))
@@ -163,7 +166,7 @@ def test_review_ten_items_with_the_keyboard(review_db, studio_server, browser_pa
     with page.expect_download() as download:
         page.locator(".st-key-rv_export button").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-    assert len(rows) == len(q.review_history(db, project.id)) and sum(r["is_current"] == "1" for r in rows) == 10
+    assert len(rows) == len(answer_q.review_history(db, project.id)) and sum(r["is_current"] == "1" for r in rows) == 10
     assert {r["reviewer"] for r in rows} == {"Ann"} and sum(
         r["is_real"] == "1" for r in rows if r["is_current"] == "1"
     ) == 2

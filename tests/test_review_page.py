@@ -6,9 +6,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import review_queue as rq
-from db import review as q
+from core.review import queue as rq
 from db.projects import get_project
+from db.review import samples as sample_q
 from tests.review_fixtures import autism_project, fill_runs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "review.py")
@@ -17,7 +17,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "review.py")
 def test_draw_annotate_and_summarise(db):
     pid = autism_project(db)
     fill_runs(db, pid, per_cell=4, real=3)  # 3 labels × 3 genders × 2 models = 18 cells, 72 observations
-    q.add_reviewer(db, pid, "Ann")
+    sample_q.add_reviewer(db, pid, "Ann")
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["project_id"] = pid
     at.query_params["reviewer"] = "Ann"
@@ -28,7 +28,7 @@ def test_draw_annotate_and_summarise(db):
     at.number_input(key="rv_seed").set_value(42)
     at.button[[b.label for b in at.button].index("Draw sample")].click().run()
     assert not at.exception
-    sample = q.list_samples(db, pid)[0]
+    sample = sample_q.list_samples(db, pid)[0]
     assert (sample["items"], sample["seed"]) == (18, 42)
     assert any("Sample #1 drawn: 18 synthetic items" in s.value for s in at.success)
 
@@ -38,7 +38,7 @@ def test_draw_annotate_and_summarise(db):
     # extending keeps the 18 items and adds up to the new total (18 + 10 by default)
     at.button[[b.label for b in at.button].index("Extend sample")].click().run()
     assert not at.exception
-    assert [m["draw"] for m in q.sample_members(db, sample["id"])].count(1) == 10
+    assert [m["draw"] for m in sample_q.sample_members(db, sample["id"])].count(1) == 10
     assert any("10 synthetic and 0 real items added" in s.value for s in at.success)
 
     at.segmented_control(key="rv_view").set_value("Annotate").run()
@@ -47,7 +47,7 @@ def test_draw_annotate_and_summarise(db):
         at.button(key=key).click().run()
         assert not at.exception, key
     project = get_project(db, pid)
-    ann = q.list_reviewers(db, pid)[0]["id"]
+    ann = sample_q.list_reviewers(db, pid)[0]["id"]
     first = rq.load_item(db, project, sample["id"], ann, 0)
     assert first.answer.verdict == "incorrect" and first.answer.scores["plausible_in_ehr"] == 4
     assert "B4" in first.answer.corrected_labels  # Shift+7 toggled the seventh label

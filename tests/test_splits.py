@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
-from core.defaults import HOC_DIR
-from core.splits import check_ratios, stratified_split, summarise
+from core.data.splits import check_ratios, stratified_split, summarise
+from core.projects.defaults import HOC_DIR
 
 
 def hoc_label_sets() -> list[tuple[str, ...]]:

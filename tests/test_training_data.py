@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core.training_config import DataSelection, TrainingConfig
-from core.training_data import build, preview
+from core.training.config import DataSelection, TrainingConfig
+from core.training.dataset import build, preview
 from db.connection import immediate
 from tests.training_fixtures import add_synthetic, insert_observation, tiny_project
 
@@ -166,16 +166,18 @@ def test_preview_reports_missing_train_data_and_labels_without_examples(db):
 
 def _review(db, project_id: int, verdicts: dict[int, tuple[str, list[str] | None]]) -> None:
     """One reviewer judges the given synthetic observations: id -> (verdict, corrected labels)."""
-    from db import review
 
-    reviewer = review.add_reviewer(db, project_id, "Dr Reviewer")
+    from db.review import answers as answer_q
+    from db.review import samples as sample_q
+
+    reviewer = sample_q.add_reviewer(db, project_id, "Dr Reviewer")
     with immediate(db):
-        sample_id = review.insert_sample(db, project_id, "s", 1, [1, 2], {}, {"fraction": 1})
+        sample_id = sample_q.insert_sample(db, project_id, "s", 1, [1, 2], {}, {"fraction": 1})
         items = [{"observation_id": obs, "is_real": 0, "stratum": "all"} for obs in verdicts]
-        review.insert_draw(db, sample_id, {"fraction": 1}, "", items)
-    for member in review.sample_members(db, sample_id):
+        sample_q.insert_draw(db, sample_id, {"fraction": 1}, "", items)
+    for member in sample_q.sample_members(db, sample_id):
         verdict, corrected = verdicts[member["observation_id"]]
-        review.insert_review(db, member["id"], reviewer, {}, verdict, corrected, "")
+        answer_q.insert_review(db, member["id"], reviewer, {}, verdict, corrected, "")
 
 
 def test_review_status_filters(db, project):

@@ -8,10 +8,11 @@ import random
 import numpy as np
 import pytest
 
-from core import metrics, worker
-from core.defaults import HOC_DIR, hoc_labels
-from core.training_config import TrainingConfig
-from core.training_job import start_experiment
+from core.jobs import worker
+from core.projects.defaults import HOC_DIR, hoc_labels
+from core.training import evaluation as metrics
+from core.training.config import TrainingConfig
+from core.training.job import start_experiment
 from db import jobs as jobq
 from db import training as q
 from db.projects import create_project

@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from core import metrics, worker
-from core.training import device_name
-from core.training_config import DataSelection, TrainingConfig
-from core.training_job import start_experiment
+from core.jobs import worker
+from core.training import evaluation as metrics
+from core.training.base_model import device_name
+from core.training.config import DataSelection, TrainingConfig
+from core.training.job import start_experiment
 from db import jobs as jobq
 from db import training as q
 from db.connection import immediate
@@ -224,7 +225,7 @@ def test_out_of_memory_fails_the_job_with_what_to_change(db, tmp_path):
     job = jobq.claim_next(db, ["training"])
     # One attention score matrix is 32 rows × 2 heads × 4096² floats = 4 GiB; a step needs several.
     proc = subprocess.run(
-        [sys.executable, "-m", "core.worker", "--db", str(tmp_path / "studio.db"), "--run-job", str(job["id"])],
+        [sys.executable, "-m", "core.jobs.worker", "--db", str(tmp_path / "studio.db"), "--run-job", str(job["id"])],
         preexec_fn=_limited_memory(8 * 2**30),
         capture_output=True,
         timeout=120,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import worker
-from core.training_config import TrainingConfig
-from core.training_job import start_experiment
+from core.jobs import worker
+from core.training.config import TrainingConfig
+from core.training.job import start_experiment
 from db import jobs as jobq
 from db import training as q
 from tests.training_fixtures import add_synthetic, tiny_bert, tiny_project

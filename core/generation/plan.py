@@ -1,0 +1,179 @@
+"""What a run will do before it starts: the plan (labels × facet values × models × count per cell),
+its cells, the checks on it, and the token and cost estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from core.generation import connections as conns
+from core.generation.prompts import Slot, build_messages, facet_combinations, sample_examples
+from db.generation import calls as call_q
+from db.generation import connections as conn_q
+from db.projects import Project
+
+# Observations the paper generated per label × gender cell (7 criteria × 3 genders × 200 = 4,200).
+PAPER_PER_CELL = 200
+DEFAULT_TOKENS_PER_OBSERVATION = 45  # a one- or two-sentence observation plus its JSON quoting
+CHARS_PER_TOKEN = 4  # rough, for estimates before anything is sent
+
+
+@dataclass
+class Plan:
+    labels: list[str]
+    facets: dict[str, list[str]]  # facet name -> the values to generate for
+    models: list[dict]  # [{"connection_id": 1, "model": "gpt-4o-mini"}]
+    per_cell: int = 10  # observations per label × facet values × model
+    per_call: int = 5  # observations asked for in one call (one cell)
+
+    def combos(self, project: Project) -> list[dict]:
+        return facet_combinations(project, self.facets)
+
+    def calls_per_combo(self) -> int:
+        return math.ceil(self.per_cell / self.per_call) if self.per_cell > 0 else 0
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs besides the plan; stored with the run exactly as it ran."""
+
+    temperature: float = 1.0
+    max_tokens: int | None = None  # default: enough for per_call observations
+    n_examples: int = 0  # few-shot examples from the real train split per call
+    seed: int = 0
+    max_attempts: int = 4  # our own tries per cell, each with the SDK's retries inside
+    sdk_max_retries: int = 2
+    retry_base_s: float = 1.0  # our backoff: base × 2^(attempt-1), with jitter; Retry-After wins
+    concurrency: dict = field(default_factory=dict)  # connection id (str) -> override of max concurrency
+
+    def tokens_for(self, n: int) -> int:
+        return self.max_tokens or 80 + 90 * n
+
+
+def paper_plan(project: Project, models: list[dict]) -> Plan:
+    """The paper's plan: every label × every facet value × 200 observations (7 × 3 × 200 = 4,200 for autism)."""
+    return Plan(
+        labels=project.label_codes,
+        facets={f.name: list(f.values) for f in project.facets},
+        models=models,
+        per_cell=PAPER_PER_CELL,
+        per_call=10,
+    )
+
+
+def plan_cells(project: Project, plan: Plan) -> list[dict]:
+    cells = []
+    for choice in plan.models:
+        for label in plan.labels:
+            for facets in plan.combos(project):
+                for index in range(plan.calls_per_combo()):
+                    n = min(plan.per_call, plan.per_cell - index * plan.per_call)
+                    cells.append(
+                        {
+                            "label_code": label,
+                            "facets_json": json.dumps(facets, sort_keys=True),
+                            "connection_id": int(choice["connection_id"]),
+                            "model": choice["model"],
+                            "cell_index": index,
+                            "n": n,
+                        }
+                    )
+    return cells
+
+
+def validate_plan(db, project: Project, plan: Plan) -> list[str]:
+    problems = []
+    unknown = [code for code in plan.labels if code not in project.label_codes]
+    if not plan.labels:
+        problems.append("Labels: choose at least one label.")
+    if unknown:
+        problems.append(f"Labels: {', '.join(unknown)} are not labels of {project.name!r}.")
+    facet_values = {f.name: f.values for f in project.facets}
+    for name, values in plan.facets.items():
+        if name not in facet_values:
+            problems.append(f"Facets: {project.name!r} has no facet {name!r}.")
+        elif not values:
+            problems.append(f"Facets: choose at least one value of {name!r}.")
+        elif bad := [v for v in values if v not in facet_values[name]]:
+            problems.append(f"Facets: {', '.join(bad)} are not values of {name!r}.")
+    if not plan.models:
+        problems.append("Models: choose at least one model.")
+    for choice in plan.models:
+        row = conn_q.get_connection(db, int(choice["connection_id"]))
+        if row is None:
+            problems.append(f"Models: connection {choice['connection_id']} no longer exists.")
+    if plan.per_cell < 1:
+        problems.append("Observations per cell: must be at least 1.")
+    if plan.per_call < 1:
+        problems.append("Observations per call: must be at least 1.")
+    return problems
+
+
+# ---------------------------------------------------------------- estimate
+
+
+@dataclass
+class Estimate:
+    calls: int
+    observations: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    rows: list[dict]  # per model
+
+    def as_text(self) -> str:
+        return (
+            f"{self.calls:,} calls for {self.observations:,} observations · about {self.tokens_in:,} input and "
+            f"{self.tokens_out:,} output tokens · about {format_usd(self.cost_usd)}"
+        )
+
+
+def format_usd(amount: float) -> str:
+    """Dollars with enough digits to tell small amounts apart ($0.0012, $0.12, $1,234.56)."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    return f"${amount:.2g}" if abs(amount) >= 1e-6 else "<$0.000001"
+
+
+def _approx_tokens(messages: list[dict]) -> int:
+    return sum(len(m["content"]) // CHARS_PER_TOKEN + 4 for m in messages)
+
+
+def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig) -> Estimate:
+    """Calls, tokens and cost before starting: prompts rendered for real, answers sized from earlier calls."""
+    rows, combos = [], plan.combos(project)
+    calls_per_combo = plan.calls_per_combo()
+    for choice in plan.models:
+        conn = conns.get_connection(db, int(choice["connection_id"]))
+        prompt_tokens = 0
+        for label in plan.labels:
+            for facets in combos:
+                examples = sample_examples(db, project.id, label, config.n_examples, config.seed, "estimate")
+                slot = Slot(label, facets, plan.per_call, examples)
+                prompt_tokens += _approx_tokens(build_messages(version["system"], version["user"], project, slot))
+        calls = calls_per_combo * len(plan.labels) * len(combos)
+        observations = plan.per_cell * len(plan.labels) * len(combos)
+        per_obs = call_q.mean_tokens_out_per_observation(db, choice["model"]) or DEFAULT_TOKENS_PER_OBSERVATION
+        tokens_in = prompt_tokens * calls_per_combo
+        tokens_out = round(observations * per_obs + calls * 10)
+        rows.append(
+            {
+                "connection": conn.name,
+                "model": choice["model"],
+                "calls": calls,
+                "observations": observations,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "cost_usd": conn.cost(tokens_in, tokens_out),
+            }
+        )
+    return Estimate(
+        calls=sum(r["calls"] for r in rows),
+        observations=sum(r["observations"] for r in rows),
+        tokens_in=sum(r["tokens_in"] for r in rows),
+        tokens_out=sum(r["tokens_out"] for r in rows),
+        cost_usd=sum(r["cost_usd"] for r in rows),
+        rows=rows,
+    )

@@ -1,0 +1,85 @@
+"""Prompt Studio's preview: one logged call for one slot, outside any run; nothing enters the data."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from core.generation import connections as conns
+from core.generation.client import LLMClient
+from core.generation.engine import adapt, call_row, db_file, first_shape, request_params
+from core.generation.parsing import parse_response
+from core.generation.plan import RunConfig
+from core.generation.prompts import Slot, build_messages
+from db.generation import calls as call_q
+from db.projects import Project
+
+
+@dataclass
+class Preview:
+    messages: list[dict]
+    observations: list[str]
+    call_id: int | None
+    status: str
+    error: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_ms: int
+    cost_usd: float
+    raw_response: str | None
+    parse_method: str | None
+
+
+def preview(
+    db, project: Project, version: dict, slot: Slot, connection_id: int, model: str, config: RunConfig, db_path=None
+) -> Preview:
+    """Generate a few observations live for one slot. The call is logged; nothing is added to the data."""
+    messages = build_messages(version["system"], version["user"], project, slot)
+    conn = conns.get_connection(db, connection_id)
+    return asyncio.run(one_call(db, conn, model, messages, slot.n, config, project.id, version.get("id"), db_path))
+
+
+async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None) -> Preview:
+    """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
+    base_url = conns.endpoint(conn, db_path or db_file(db))
+    client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
+    shape = first_shape(conn)
+    try:
+        while True:
+            params = request_params(config, n, shape)
+            result = await client.chat(model, messages, params)
+            row = call_row(
+                result,
+                conn,
+                model,
+                messages,
+                params,
+                purpose="preview",
+                project_id=project_id,
+                template_version_id=version_id,
+                attempt=1,
+            )
+            call_id = call_q.insert_call(db, row)
+            if adapted := adapt(shape, result):
+                shape = adapted
+                continue
+            break
+    finally:
+        await client.aclose()
+    parsed = parse_response(result.content, n) if result.ok else None
+    if parsed is not None:
+        call_q.record_parse(db, call_id, parsed.method, len(parsed.observations), parsed.error)
+    error = result.error if not result.ok else (None if parsed.ok else f"Could not read observations: {parsed.error}")
+    return Preview(
+        messages=messages,
+        observations=parsed.observations if parsed else [],
+        call_id=call_id,
+        status="ok" if result.ok and parsed.ok else "error",
+        error=error,
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        latency_ms=result.latency_ms,
+        cost_usd=conn.cost(result.tokens_in, result.tokens_out),
+        raw_response=result.raw_response,
+        parse_method=parsed.method if parsed else None,
+    )

@@ -1,0 +1,121 @@
+"""Generation runs: starting, cancelling, resuming, retrying failed cells, and progress.
+
+A run is a template version × one or more models × a plan (`core.generation.plan`). The plan is cut
+into *cells*, one LLM call each (`per_call` observations asked for), stored up front; the background
+job (`core.generation.job`) works through the cells that are still queued with the engine
+(`core.generation.engine`), so a run resumes wherever it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from core.generation import connections as conns
+from core.generation.plan import Plan, RunConfig, format_usd, plan_cells, validate_plan
+from core.generation.prompts import check_template
+from db import jobs as jobq
+from db.generation import runs as run_q
+from db.generation import templates as template_q
+from db.projects import Project
+
+
+def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConfig, title: str = "") -> int:
+    """Check everything, store the run and its cells, and queue the background job. Returns the run id."""
+    version = template_q.get_version(db, version_id)
+    if version is None or version["project_id"] != project.id:
+        raise ValueError(f"Template version {version_id} does not belong to {project.name!r}.")
+    problems = validate_plan(db, project, plan)
+    if problems:
+        raise ValueError(" ".join(problems))
+    template_problems = check_template(project, version["system"], version["user"], plan.per_call)
+    if template_problems:
+        raise template_problems[0]
+    cells = plan_cells(project, plan)
+    snapshots = {
+        str(c["connection_id"]): conns.get_connection(db, int(c["connection_id"])).snapshot() for c in plan.models
+    }
+    stored_config = asdict(config) | {"connections": snapshots}
+    title = title.strip() or (
+        f"{version['template_name']} v{version['version']} · {len(plan.labels)} labels · "
+        f"{sum(c['n'] for c in cells):,} observations"
+    )
+    run_id = run_q.create_run(db, project.id, version_id, plan.models, asdict(plan), stored_config, cells, title)
+    _enqueue(db, run_id, project.id, title, len(cells))
+    return run_id
+
+
+def _enqueue(db, run_id: int, project_id: int, title: str, total: int) -> int:
+    job_id = jobq.enqueue(db, "generation", {"run_id": run_id}, project_id=project_id, title=title, total=total)
+    run_q.set_run_job(db, run_id, job_id)
+    return job_id
+
+
+def retry_failed_cells(db, run_id: int) -> int:
+    """Put the run's failed cells back in the queue and make sure a job will work on them. Returns how many."""
+    n, status = run_q.requeue_failed_cells(db, run_id)
+    run = run_q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run["job_id"] else None
+    if n and (status not in ("queued", "running") or (job and job["status"] in jobq.FINISHED)):
+        _enqueue(db, run_id, run["project_id"], run["title"], run_counts(db, run_id)["cells_total"])
+    return n
+
+
+def effective_status(run: dict, job: dict | None) -> str:
+    """The run's status, corrected by its job's: a run whose job process died reads 'running' until resumed."""
+    if run["status"] in ("queued", "running") and job and job["status"] in jobq.FINISHED:
+        return job["status"]
+    return run["status"]
+
+
+def resume_run(db, run_id: int) -> bool:
+    """Queue a job for a stopped run's unfinished cells (cancelled, failed, or its process died).
+    False if there is nothing to do."""
+    run = run_q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run["job_id"] else None
+    counts = run_q.run_counts(db, run_id)
+    if effective_status(run, job) in ("queued", "running") or not counts["cells_queued"]:
+        return False
+    db.execute("UPDATE generation_runs SET status = 'queued', finished_utc = NULL WHERE id = ?", [run_id])
+    _enqueue(db, run_id, run["project_id"], run["title"], counts["cells_total"])
+    return True
+
+
+def cancel_run(db, run_id: int) -> None:
+    """Stop a run: queued cells stay queued, so it can be resumed later."""
+    run = run_q.get_run(db, run_id)
+    if run and run["job_id"]:
+        jobq.request_cancel(db, run["job_id"])
+        job = jobq.get(db, run["job_id"])
+        if job and job["status"] == "cancelled":
+            run_q.set_run_status(db, run_id, "cancelled")
+
+
+def run_counts(db, run_id: int) -> dict:
+    return run_q.run_counts(db, run_id)
+
+
+def run_progress(db, run_id: int, newest: int = 8) -> dict:
+    """Everything the Generate page shows while a run goes (read from the database, never session state)."""
+    run = run_q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run and run["job_id"] else None
+    counts = run_q.run_counts(db, run_id)
+    return {
+        "run": run,
+        "job": job,
+        "status": effective_status(run, job) if run else None,
+        "counts": counts,
+        "fraction": (counts["cells_done"] + counts["cells_failed"]) / counts["cells_total"]
+        if counts["cells_total"]
+        else 0,
+        "newest": run_q.run_observations(db, run_id, limit=newest),
+        "failed": run_q.failed_cells(db, run_id, limit=50),
+        "logs": jobq.logs(db, job["id"], limit=20) if job else [],
+    }
+
+
+def progress_message(counts: dict) -> str:
+    return (
+        f"{counts['cells_done']:,}/{counts['cells_total']:,} cells done · {counts['cells_failed']:,} failed · "
+        f"{counts['observations']:,} observations · {counts['duplicates']:,} duplicates dropped · "
+        f"{counts['tokens_in'] + counts['tokens_out']:,} tokens · {format_usd(counts['cost_usd'])}"
+    )

@@ -1,0 +1,219 @@
+"""The background worker: one supervisor process per database, one child process per job.
+
+The app starts the supervisor (`ensure_worker`); it holds a lock file beside the database so only
+one runs. It claims queued jobs, runs each in its own process (so a crash, an out-of-memory kill or
+a cancel never takes the app or other jobs down), notices children that died, and exits when the
+app that started it is gone. A job left "running" by a dead worker is resumed (generation: its
+unfinished cells) or failed with the reason; it is never left "running".
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+from core.jobs.processes import alive
+from db import connect, db_path
+from db import jobs as jobq
+
+# kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
+HANDLERS = {
+    "generation": "core.generation.job:run",
+    "training": "core.training.job:run",
+}
+# Kinds whose handler can pick up where a dead process left off.
+RESUMABLE = {"generation"}
+# How many jobs of each kind may run at once (2 CPU cores: one training at a time).
+SLOTS = {"generation": 2, "training": 1}
+STALE_AFTER_S = 120
+POLL_S = 0.5
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".worker.lock")
+
+
+def worker_running(path: Path | None = None) -> bool:
+    """True if a supervisor holds the lock for this database."""
+    path = Path(path or db_path())
+    lock = lock_path(path)
+    if not lock.exists():
+        return False
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def ensure_worker(path: Path | None = None, parent_pid: int | None = None) -> subprocess.Popen | None:
+    """Start the supervisor for this database unless one already runs. Returns the new process."""
+    path = Path(path or db_path()).resolve()
+    if os.environ.get("STUDIO_WORKER", "on") == "off" or worker_running(path):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(path), "--parent-pid", str(parent_pid or os.getpid())]
+    log = open(path.with_name(path.name + ".worker.log"), "a")
+    return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT)
+
+
+def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
+    """Resume or fail jobs marked running whose process is gone. Returns the job ids touched."""
+    touched = []
+    for job in jobq.running(db):
+        pid = job["worker_pid"]
+        if pid in own_children and alive(pid):
+            continue
+        if alive(pid) and pid not in own_children and not _stale(job):
+            continue  # another live process owns it
+        reason = f"The process running this job (pid {pid}) stopped before it finished."
+        if job["kind"] in RESUMABLE and not job["cancel_requested"]:
+            jobq.log(db, job["id"], reason + " Resuming its unfinished work.", "warning")
+            jobq.requeue(db, job["id"], "Resumed after the worker stopped")
+        elif job["cancel_requested"]:
+            jobq.finish(db, job["id"], "cancelled", "Cancelled")
+        else:
+            jobq.log(db, job["id"], reason, "error")
+            jobq.finish(db, job["id"], "failed", "Worker stopped", error=reason)
+        touched.append(job["id"])
+    return touched
+
+
+def _stale(job: dict) -> bool:
+    from datetime import datetime
+
+    if not job["heartbeat_utc"]:
+        return True
+    beat = datetime.fromisoformat(job["heartbeat_utc"])
+    return (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_S
+
+
+def run_job(path: Path, job_id: int) -> int:
+    """Run one claimed job in this process; the handler reports through the jobs table."""
+    db = connect(path)
+    job = jobq.get(db, job_id)
+    jobq.set_pid(db, job_id, os.getpid())
+    module_name, func_name = HANDLERS[job["kind"]].split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+        message = handler(db, job) or "Finished"
+        jobq.finish(db, job_id, "done", message)
+        return 0
+    except jobq.Cancelled:
+        jobq.log(db, job_id, "Cancelled by the user.", "warning")
+        jobq.finish(db, job_id, "cancelled", "Cancelled")
+        return 0
+    except Exception as exc:  # the job fails with its reason; the worker lives on
+        jobq.log(db, job_id, traceback.format_exc(), "error")
+        jobq.finish(db, job_id, "failed", "Failed", error=f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+@dataclass
+class Supervisor:
+    path: Path
+    parent_pid: int | None = None
+    children: dict[int, tuple[int, str, subprocess.Popen]] = field(default_factory=dict)  # job id -> (pid, kind, proc)
+    stopping: bool = False
+
+    def loop(self) -> None:
+        db = connect(self.path)
+        recover_orphans(db)
+        last_recover = time.monotonic()
+        while not self.stopping:
+            if self.parent_pid and not alive(self.parent_pid):
+                break
+            self._reap(db)
+            if time.monotonic() - last_recover > 10:
+                recover_orphans(db, {pid for pid, _, _ in self.children.values()})
+                last_recover = time.monotonic()
+            self._start_jobs(db)
+            time.sleep(POLL_S)
+        self._stop_children()
+
+    def _free_kinds(self) -> list[str]:
+        busy = {}
+        for _, kind, _ in self.children.values():
+            busy[kind] = busy.get(kind, 0) + 1
+        return [kind for kind in HANDLERS if busy.get(kind, 0) < SLOTS.get(kind, 1)]
+
+    def _start_jobs(self, db) -> None:
+        while kinds := self._free_kinds():
+            job = jobq.claim_next(db, kinds)
+            if job is None:
+                return
+            cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(self.path), "--run-job", str(job["id"])]
+            proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2])
+            jobq.set_pid(db, job["id"], proc.pid)
+            self.children[job["id"]] = (proc.pid, job["kind"], proc)
+
+    def _reap(self, db) -> None:
+        for job_id, (_pid, _kind, proc) in list(self.children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.children[job_id]
+            job = jobq.get(db, job_id)
+            if job and job["status"] == "running":
+                # The child died without recording an outcome: a signal, out of memory, a crash.
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                reason = f"The job's process {how} before it finished."
+                if code == -signal.SIGKILL:
+                    reason += " (SIGKILL is what the kernel sends when memory runs out.)"
+                if job["kind"] in RESUMABLE and not job["cancel_requested"]:
+                    jobq.log(db, job_id, reason + " Resuming its unfinished work.", "warning")
+                    jobq.requeue(db, job_id, "Resumed after its process died")
+                else:
+                    jobq.log(db, job_id, reason, "error")
+                    jobq.finish(db, job_id, "failed", "Process died", error=reason)
+
+    def _stop_children(self) -> None:
+        for _, _, proc in self.children.values():
+            proc.terminate()
+        for _, _, proc in self.children.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Background worker for the studio's jobs.")
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--run-job", type=int, default=None)
+    args = parser.parse_args(argv)
+    path = (args.db or db_path()).resolve()
+    if args.run_job is not None:
+        return run_job(path, args.run_job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(path), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0  # another supervisor serves this database
+        sup = Supervisor(path, args.parent_pid)
+
+        def stop(*_):
+            sup.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        sup.loop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

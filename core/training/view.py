@@ -1,0 +1,93 @@
+"""What the Train and Jobs pages show, gathered in one call each (no Streamlit here)."""
+
+from __future__ import annotations
+
+from core.training.config import DataSelection
+from core.training.dataset import preview
+from db import jobs as jobq
+from db import training as q
+from db.projects import Project
+
+
+def form_choices(db, project: Project) -> dict:
+    """Options for the data-selection filters: generation runs, models, facet values, labels."""
+    choices = q.synthetic_choices(db, project.id)
+    return {
+        "run_ids": choices["run_ids"],
+        "models": choices["models"],
+        "synthetic_count": choices["count"],
+        "facets": {f.name: list(f.values) for f in project.facets},
+        "labels": project.label_codes,
+    }
+
+
+def composition_preview(db, project: Project, selection: DataSelection) -> dict:
+    """Per-label real vs synthetic counts, set sizes and data problems, before starting."""
+    try:
+        return preview(db, project.id, selection)
+    except ValueError as exc:  # e.g. a review status the review module rejects
+        return {"labels": [], "summary": {}, "problems": [str(exc)]}
+
+
+def experiments_overview(db, project_id: int) -> dict:
+    """Experiments (with run counts by status) and their runs, statuses in step with the jobs."""
+    return {"experiments": q.list_experiments(db, project_id), "runs": q.list_runs(db, project_id)}
+
+
+def run_live(db, run_id: int) -> dict:
+    """A run's status, its job's progress, loss points, epoch metrics, log lines and test summary."""
+    q.reconcile_runs(db)
+    run = q.get_run(db, run_id)
+    job = jobq.get(db, run["job_id"]) if run and run["job_id"] else None
+    macro = {r["threshold_kind"]: r["f1"] for r in q.test_metrics(db, run_id) if r["label"] == "_macro"}
+    return {
+        "run": run,
+        "job": job,
+        "points": jobq.metrics(db, job["id"]) if job else [],
+        "epochs": q.epoch_metrics(db, run_id),
+        "logs": jobq.logs(db, job["id"], limit=200) if job else [],
+        "test_macro_f1": macro,
+    }
+
+
+def cancel_run(db, run_id: int) -> None:
+    run = q.get_run(db, run_id)
+    if run and run["job_id"]:
+        jobq.request_cancel(db, run["job_id"])
+    q.reconcile_runs(db)
+
+
+def cancel_experiment(db, experiment_id: int) -> int:
+    """Cancel every queued or running run of an experiment; returns how many were asked to stop."""
+    count = 0
+    for run in q.list_runs(db, experiment_id=experiment_id):
+        if run["status"] in ("queued", "running") and run["job_id"]:
+            jobq.request_cancel(db, run["job_id"])
+            count += 1
+    q.reconcile_runs(db)
+    return count
+
+
+def jobs_overview(db, project_id: int | None) -> list[dict]:
+    """Jobs of a project (all kinds), newest first, with progress as a fraction."""
+    q.reconcile_runs(db)
+    jobs = jobq.list_jobs(db, project_id)
+    for job in jobs:
+        total = job["progress_total"] or 0
+        job["fraction"] = min(1.0, job["progress_done"] / total) if total else (1.0 if job["status"] == "done" else 0.0)
+    return jobs
+
+
+def job_live(db, job_id: int) -> dict:
+    return {"job": jobq.get(db, job_id), "logs": jobq.logs(db, job_id, limit=300), "points": jobq.metrics(db, job_id)}
+
+
+def cancel_job(db, job_id: int) -> None:
+    """Cancel any job; a generation job through its run, so the run's own status follows."""
+    job = jobq.get(db, job_id)
+    if job and job["kind"] == "generation" and job["config"].get("run_id"):
+        from core.generation.runs import cancel_run as cancel_generation
+
+        cancel_generation(db, job["config"]["run_id"])
+    jobq.request_cancel(db, job_id)  # repeat-safe; covers a job whose run is gone
+    q.reconcile_runs(db)

@@ -1,0 +1,23 @@
+"""The schema, as an append-only list of small named migrations.
+
+Never edit a migration after it has landed: fix forward with a new one. Each stage keeps its own
+named group (`studio.core`, `studio.generation`, ...) in a module of this package, so the groups can
+grow independently; they are applied in the order of `GROUPS`.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+from db.migrations import core, generation, review, training
+
+GROUPS: list[Migrations] = [core.core, generation.migrations, review.migrations, training.migrations]
+
+
+def groups() -> list[Migrations]:
+    return list(GROUPS)
+
+
+def apply_all(db) -> None:
+    for group in GROUPS:
+        group.apply(db)

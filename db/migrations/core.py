@@ -1,0 +1,167 @@
+"""Schema of projects, labels, facets, rubric, observations and jobs (the `studio.core` group)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+core = Migrations("studio.core")
+
+
+@core()
+def m001_projects(db):
+    db.execute(
+        """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            -- verdict options of the review rubric, e.g. ["correct", "incorrect", "missing labels"]
+            verdicts_json TEXT NOT NULL DEFAULT '["correct", "incorrect", "missing labels"]',
+            guidelines_md TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            position INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (project_id, code)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE facets (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            values_json TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (project_id, name)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rubric_dimensions (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            question TEXT NOT NULL,
+            scale_min INTEGER NOT NULL DEFAULT 1,
+            scale_max INTEGER NOT NULL DEFAULT 5,
+            position INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (project_id, code)
+        )
+        """
+    )
+
+
+@core()
+def m002_observations(db):
+    db.execute(
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            filename TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            settings_json TEXT NOT NULL,
+            rows_read INTEGER NOT NULL,
+            rows_imported INTEGER NOT NULL,
+            rows_skipped INTEGER NOT NULL,
+            report_json TEXT NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    # One table for real and synthetic observations. Real rows carry a split; synthetic rows carry
+    # their provenance (run, cell, LLM call, template version, model, facet values).
+    db.execute(
+        """
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (source IN ('real', 'synthetic')),
+            split TEXT CHECK (split IN ('train', 'validation', 'test')),
+            text TEXT NOT NULL,
+            text_key TEXT NOT NULL,          -- sha1 of the normalised text, for duplicate checks
+            labels_json TEXT NOT NULL,       -- sorted list of label codes
+            facets_json TEXT NOT NULL DEFAULT '{}',
+            external_id TEXT,
+            import_id INTEGER REFERENCES imports(id) ON DELETE CASCADE,
+            run_id INTEGER,
+            cell_id INTEGER,
+            call_id INTEGER,
+            template_version_id INTEGER,
+            model TEXT,
+            created_utc TEXT NOT NULL,
+            CHECK ((source = 'real') = (split IS NOT NULL))
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX observations_real_text ON observations(project_id, text_key) WHERE source = 'real'")
+    db.execute("CREATE INDEX observations_project_source ON observations(project_id, source, split)")
+    db.execute("CREATE INDEX observations_run ON observations(run_id)")
+
+
+@core()
+def m003_jobs(db):
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            config_json TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            worker_pid INTEGER,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            heartbeat_utc TEXT,
+            created_utc TEXT NOT NULL,
+            started_utc TEXT,
+            finished_utc TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX jobs_status ON jobs(status, id)")
+    db.execute(
+        """
+        CREATE TABLE job_logs (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            created_utc TEXT NOT NULL,
+            level TEXT NOT NULL DEFAULT 'info',
+            message TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX job_logs_job ON job_logs(job_id, id)")
+    # Numeric series a job reports while it runs (training loss, tokens so far), for live charts.
+    db.execute(
+        """
+        CREATE TABLE job_metrics (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            value REAL NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX job_metrics_job ON job_metrics(job_id, name, step)")

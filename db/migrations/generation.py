@@ -1,0 +1,171 @@
+"""Schema of the generation stage: LLM connections, prompt templates and versions, runs, cells, the call log."""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("studio.generation")
+
+
+@migrations()
+def m001_connections(db):
+    db.execute(
+        """
+        CREATE TABLE llm_connections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT 'openai' CHECK (kind IN ('openai', 'embedded')),
+            base_url TEXT NOT NULL,
+            models_json TEXT NOT NULL,        -- model ids offered by this connection
+            api_key_env TEXT,                 -- name of the environment variable holding the key
+            api_key_secret TEXT,              -- name of the key in .streamlit/secrets.toml
+            price_in_per_1m REAL NOT NULL DEFAULT 0,
+            price_out_per_1m REAL NOT NULL DEFAULT 0,
+            max_concurrency INTEGER NOT NULL DEFAULT 4,
+            timeout_s REAL NOT NULL DEFAULT 60,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )
+
+
+@migrations()
+def m002_templates(db):
+    db.execute(
+        """
+        CREATE TABLE prompt_templates (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            created_utc TEXT NOT NULL,
+            UNIQUE (project_id, name)
+        )
+        """
+    )
+    # Versions are immutable: an edit is a new row; the triggers refuse changes to a saved one.
+    db.execute(
+        """
+        CREATE TABLE template_versions (
+            id INTEGER PRIMARY KEY,
+            template_id INTEGER NOT NULL REFERENCES prompt_templates(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            system TEXT NOT NULL,
+            user TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            parent_version_id INTEGER REFERENCES template_versions(id),
+            created_utc TEXT NOT NULL,
+            UNIQUE (template_id, version)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER template_versions_immutable BEFORE UPDATE ON template_versions
+        BEGIN SELECT RAISE(ABORT, 'template versions are immutable: save a new version'); END
+        """
+    )
+
+
+@migrations()
+def m003_runs(db):
+    db.execute(
+        """
+        CREATE TABLE generation_runs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            template_version_id INTEGER NOT NULL REFERENCES template_versions(id),
+            models_json TEXT NOT NULL,      -- [{"connection_id": 1, "model": "gpt-4o-mini"}, ...]
+            plan_json TEXT NOT NULL,        -- labels, facet values, observations per cell and per call
+            config_json TEXT NOT NULL,      -- temperature, max tokens, seed, examples, connection snapshots
+            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            title TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            started_utc TEXT,
+            finished_utc TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_runs_project ON generation_runs(project_id, id)")
+    db.execute(
+        """
+        CREATE TABLE generation_cells (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES generation_runs(id) ON DELETE CASCADE,
+            label_code TEXT NOT NULL,
+            facets_json TEXT NOT NULL,      -- facet values of this cell, keys sorted
+            connection_id INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            cell_index INTEGER NOT NULL,    -- which call of this label × facets × model combination
+            n_requested INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            call_id INTEGER,                -- the call whose observations were kept
+            n_parsed INTEGER NOT NULL DEFAULT 0,
+            n_kept INTEGER NOT NULL DEFAULT 0,
+            n_duplicates INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL,
+            UNIQUE (run_id, label_code, facets_json, connection_id, model, cell_index)
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_cells_status ON generation_cells(run_id, status)")
+
+
+@migrations()
+def m004_calls(db):
+    db.execute(
+        """
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            purpose TEXT NOT NULL CHECK (purpose IN ('run', 'preview')),
+            project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+            run_id INTEGER REFERENCES generation_runs(id) ON DELETE CASCADE,
+            cell_id INTEGER REFERENCES generation_cells(id) ON DELETE CASCADE,
+            template_version_id INTEGER,
+            connection_id INTEGER,
+            model TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            messages_json TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            raw_response TEXT,              -- the HTTP body exactly as received
+            content TEXT,                   -- the assistant message text, when the body had one
+            http_status INTEGER,
+            http_attempts_json TEXT,        -- status of each HTTP try inside the SDK's retries, e.g. [429, 200]
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error TEXT,
+            parse_method TEXT,
+            parse_error TEXT,
+            n_parsed INTEGER,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost_usd REAL,
+            latency_ms INTEGER NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX llm_calls_run ON llm_calls(run_id, id)")
+    db.execute("CREATE INDEX llm_calls_cell ON llm_calls(cell_id)")
+    db.execute("CREATE INDEX llm_calls_purpose ON llm_calls(purpose, project_id, id)")
+    # Observations dropped as duplicates are kept here, with what they matched, so the count can be audited.
+    db.execute(
+        """
+        CREATE TABLE generation_duplicates (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES generation_runs(id) ON DELETE CASCADE,
+            cell_id INTEGER NOT NULL REFERENCES generation_cells(id) ON DELETE CASCADE,
+            call_id INTEGER NOT NULL REFERENCES llm_calls(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('exact', 'near')),
+            matched_source TEXT NOT NULL,   -- 'real' or 'synthetic'
+            matched_text TEXT NOT NULL,
+            similarity REAL NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_duplicates_run ON generation_duplicates(run_id)")
