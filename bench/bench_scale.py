@@ -129,7 +129,7 @@ def _generation(db, project_id: int, rng: random.Random, codes: list[str]) -> li
             for i in range(17)
         ]
         config = {"temperature": 1.0, "n_examples": 0, "connections": {str(conn_id): {"name": "Hosted"}}}
-        run_id = run_q.create_run(db, project_id, version_id, models, plan, config, cells, f"Run {r + 1}")
+        run_id, _ = run_q.create_run(db, project_id, version_id, models, plan, config, cells, f"Run {r + 1}")
         job_id = jobs.enqueue(db, "generation", {"run_id": run_id}, project_id, f"Generation run {run_id}", len(cells))
         run_q.set_run_job(db, run_id, job_id)
         now = now_utc()

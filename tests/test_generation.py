@@ -42,7 +42,8 @@ def small_plan(study, labels=("A2", "B1"), genders=("boy", "girl"), per_cell=4, 
     return planning.Plan(list(labels), {"gender": list(genders)}, study["models"], per_cell=per_cell, per_call=per_call)
 
 
-FAST = planning.RunConfig(sdk_max_retries=1, max_attempts=3, retry_base_s=0.02)
+# Top-ups off: these tests count cells as planned; top-ups have their own tests (test_run_safety.py).
+FAST = planning.RunConfig(sdk_max_retries=1, max_attempts=3, retry_base_s=0.02, max_topup_calls=0)
 
 
 def cells(db, run_id):

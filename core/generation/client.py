@@ -14,6 +14,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 import httpx2
 import openai
@@ -72,8 +73,9 @@ def _error_message(body: str) -> str | None:
     return body.strip()[:500]
 
 
-def retry_after_seconds(headers) -> float | None:
-    """Seconds a server asked us to wait (Retry-After / retry-after-ms), if it said."""
+def retry_after_seconds(headers, now: float | None = None) -> float | None:
+    """Seconds a server asked us to wait (Retry-After / retry-after-ms), if it said. Retry-After may be a
+    number of seconds or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"); a date in the past means now."""
     if headers is None:
         return None
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -83,10 +85,22 @@ def retry_after_seconds(headers) -> float | None:
         try:
             seconds = float(value) / divisor
         except ValueError:
-            continue
+            seconds = _http_date_seconds(value, now) if name == "retry-after" else None
+            if seconds is None:
+                continue
         if math.isfinite(seconds) and seconds >= 0:
             return seconds
     return None
+
+
+def _http_date_seconds(value: str, now: float | None) -> float | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class LLMClient:

@@ -161,6 +161,16 @@ def resolve_api_key(conn: Connection) -> str:
     raise KeyMissing(f"Connection {conn.name!r}: no API key found (looked for {' and '.join(where)}).")
 
 
+def key_source(conn: Connection) -> str:
+    """Where the key is read from, in words (for messages that ask the user to fix it)."""
+    where = []
+    if conn.api_key_env:
+        where.append(f"the environment variable {conn.api_key_env}")
+    if conn.api_key_secret:
+        where.append(f"the key {conn.api_key_secret!r} in .streamlit/secrets.toml")
+    return " or ".join(where) or "the server's settings (this connection sends no key)"
+
+
 def key_status(conn: Connection) -> str:
     """A line for the page: where the key comes from and whether it is there (never the key)."""
     if not conn.needs_key:

@@ -14,16 +14,19 @@ import asyncio
 import json
 import math
 import random
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.generation import connections as conns
-from core.generation.client import CallResult, LLMClient
+from core.generation import prices
+from core.generation.cleaning import Screen, screen_texts
+from core.generation.client import LLMClient
 from core.generation.dedupe import Deduper
-from core.generation.parsing import parse_response, response_format
-from core.generation.plan import RunConfig
-from core.generation.prompts import Slot, build_messages, sample_examples
+from core.generation.parsing import parse_response
+from core.generation.plan import RunConfig, approx_tokens
+from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
+from core.generation.requests import RequestShape, adapt, call_row, call_seed, first_shape, request_params
 from core.generation.runs import progress_message
+from core.generation.safety import BUDGET_REASON, Breaker, Budget, failure_kind, fatal_problem
 from core.text import text_key
 from db import jobs as jobq
 from db.generation import calls as call_q
@@ -32,7 +35,6 @@ from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import get_project
 
-FORMAT_MODES = ("json_schema", "json_object", "none")
 PROGRESS_EVERY_S = 1.0
 CONNECTIONS_PER_CLIENT = 8
 MAX_OWN_WAIT_S = 120.0
@@ -68,64 +70,6 @@ def backoff_s(attempt: int, base: float, retry_after: float | None) -> float:
     return min(base * 2 ** (attempt - 1), 60.0) * random.uniform(0.5, 1.0)
 
 
-@dataclass(frozen=True)
-class RequestShape:
-    """How requests to one model are shaped; adapted when a server refuses part of a request."""
-
-    mode: str = "json_schema"  # response_format: json_schema, json_object (llama.cpp), none
-    token_param: str = "max_tokens"  # newer OpenAI models want max_completion_tokens
-    temperature: bool = True  # reasoning models refuse a temperature
-
-
-def first_shape(conn) -> RequestShape:
-    # llama.cpp's server understands json_object with a schema (a grammar), not json_schema.
-    return RequestShape("json_object" if conn.kind == "embedded" else "json_schema")
-
-
-def adapt(shape: RequestShape, result: CallResult) -> RequestShape | None:
-    """The shape to try next if the server refused a parameter we can change or drop; None otherwise."""
-    if result.ok or result.http_status not in (400, 422, 500):
-        return None
-    text = f"{result.error or ''} {result.raw_response or ''}".lower()
-    if "max_completion_tokens" in text and shape.token_param == "max_tokens":
-        return replace(shape, token_param="max_completion_tokens")
-    if "temperature" in text and shape.temperature:
-        return replace(shape, temperature=False)
-    if ("response_format" in text or "json_schema" in text) and shape.mode != FORMAT_MODES[-1]:
-        return replace(shape, mode=FORMAT_MODES[FORMAT_MODES.index(shape.mode) + 1])
-    return None
-
-
-def request_params(config: RunConfig, n: int, shape: RequestShape) -> dict:
-    params = {shape.token_param: config.tokens_for(n)}
-    if shape.temperature:
-        params["temperature"] = config.temperature
-    fmt = response_format(n, shape.mode)
-    if fmt:
-        params["response_format"] = fmt
-    return params
-
-
-def call_row(result: CallResult, conn, model, messages, params, **provenance) -> dict:
-    return {
-        **provenance,
-        "connection_id": conn.id,
-        "model": model,
-        "messages_json": json.dumps(messages, ensure_ascii=False),
-        "params_json": json.dumps(params, ensure_ascii=False),
-        "raw_response": result.raw_response,
-        "content": result.content,
-        "http_status": result.http_status,
-        "http_attempts_json": json.dumps(result.http_attempts),
-        "status": result.status,
-        "error": result.error,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-        "cost_usd": conn.cost(result.tokens_in, result.tokens_out),
-        "latency_ms": result.latency_ms,
-    }
-
-
 class RunEngine:
     def __init__(self, db, run_id: int, job_id: int | None = None, db_path=None):
         self.db = db
@@ -140,10 +84,13 @@ class RunEngine:
         self.version = template_q.get_version(db, self.run["template_version_id"])
         self.clients: dict[int, list[LLMClient]] = {}
         self.connections: dict[int, conns.Connection] = {}
+        self.prices: dict[tuple[int, str], prices.Price | None] = {}
         self.gates: dict[int, RateGate] = {}
         self.shapes: dict[tuple[int, str], RequestShape] = {}
         self.dedupe = Deduper()
-        self._examples: dict[str, list[str]] = {}
+        self.budget = Budget(self.run["max_cost_usd"], run_q.run_counts(db, run_id)["cost_usd"])
+        self.breaker = Breaker(self.config.breaker_after)
+        self.stop_reason: str | None = None  # set when the budget is reached or the breaker trips
         self.cancelled = False
 
     # -- setup
@@ -160,12 +107,12 @@ class RunEngine:
     def _setup(self) -> None:
         for choice in self.run["models"]:
             cid = int(choice["connection_id"])
-            if cid in self.clients:
-                continue
-            conn = self._connection(cid)
+            if cid not in self.connections:
+                self.connections[cid] = self._connection(cid)
+            self.prices[(cid, choice["model"])] = prices.price_for(self.db, self.connections[cid], choice["model"])
+        for cid, conn in self.connections.items():
             base_url = conns.endpoint(conn, self.db_path)
             api_key = conns.resolve_api_key(conn)
-            self.connections[cid] = conn
             # Several small connection pools rather than one big one: the HTTP pool checks every idle
             # connection on each request, which costs more CPU than the request itself at high concurrency.
             shards = math.ceil(self._concurrency(cid) / CONNECTIONS_PER_CLIENT)
@@ -174,8 +121,10 @@ class RunEngine:
                 for _ in range(shards)
             ]
             self.gates[cid] = RateGate()
+        # Duplicates are checked against the project's real data and every synthetic observation in it.
         self.dedupe.add_many(run_q.project_texts(self.db, self.project.id, "real"), "real")
-        self.dedupe.add_many(run_q.run_texts(self.db, self.run_id), "synthetic")
+        for text, key, run_id in run_q.project_synthetic_texts(self.db, self.project.id):
+            self.dedupe.add(text, f"synthetic:{run_id}", key)
 
     def _concurrency(self, connection_id: int) -> int:
         override = self.config.concurrency.get(str(connection_id))
@@ -194,6 +143,11 @@ class RunEngine:
                     await self._work(cells)
                 if self.cancelled:
                     raise jobq.Cancelled()
+                if self.stop_reason:
+                    self._stop()
+                    break
+                if run_q.add_topups(self.db, self.run_id, self.config.max_topup_calls):
+                    continue  # combinations that kept fewer than planned get more calls
                 if run_q.finish_run_if_complete(self.db, self.run_id):
                     break
         finally:
@@ -210,6 +164,17 @@ class RunEngine:
             except jobq.Cancelled:
                 pass  # asked to stop just as the last cell finished: the run is complete anyway
         return counts
+
+    def _stop(self) -> None:
+        """The budget is reached (a pause) or the breaker tripped (a stop); queued cells stay queued."""
+        status = "cancelled" if self.stop_reason == BUDGET_REASON else "failed"
+        run_q.stop_run(self.db, self.run_id, status, self.stop_reason)
+        if self.job_id:
+            jobq.log(self.db, self.job_id, self.stop_reason, "warning" if status == "cancelled" else "error")
+
+    def _halt(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
     async def _work(self, cells: list[dict]) -> None:
         queues: dict[int, asyncio.Queue] = {}
@@ -230,7 +195,7 @@ class RunEngine:
                 task.cancel()
 
     async def _worker(self, queue: asyncio.Queue, client: LLMClient) -> None:
-        while not self.cancelled:
+        while not self.cancelled and not self.stop_reason:
             try:
                 cell = queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -261,29 +226,55 @@ class RunEngine:
     # -- one cell
 
     def _slot(self, cell: dict) -> Slot:
-        examples: tuple[str, ...] = ()
-        if self.config.n_examples > 0:
-            key = f"{cell['facets_json']}|{cell['model']}|{cell['cell_index']}"
-            examples = sample_examples(
-                self.db, self.project.id, cell["label_code"], self.config.n_examples, self.config.seed, key
-            )
+        examples = cell_examples(
+            self.db,
+            self.project.id,
+            cell["label_code"],
+            cell["facets_json"],
+            cell["model"],
+            cell["cell_index"],
+            self.config.n_examples,
+            self.config.seed,
+        )
         return Slot(cell["label_code"], json.loads(cell["facets_json"]), cell["n_requested"], examples)
+
+    def _screen(self, cell: dict, messages: list[dict]) -> Screen:
+        label = next((lb for lb in self.project.labels if lb.code == cell["label_code"]), None)
+        return Screen(messages, [label.description, label.name] if label else [])
 
     async def _process(self, cell: dict, client: LLMClient) -> None:
         cid, model = cell["connection_id"], cell["model"]
-        conn, gate = self.connections[cid], self.gates[cid]
+        conn, gate, price = self.connections[cid], self.gates[cid], self.prices.get((cid, model))
         slot = self._slot(cell)
         try:
             messages = build_messages(self.version["system"], self.version["user"], self.project, slot)
         except ValueError as exc:  # a template that cannot render this cell: fails the cell, not the run
             run_q.fail_cell(self.db, cell["id"], str(exc))
             return
-        attempt = 0
-        while attempt < self.config.max_attempts:
+        screen = self._screen(cell, messages)
+        # An answer logged before the process died, but never stored: use it rather than pay for it again.
+        logged = call_q.unread_answer(self.db, cell["id"])
+        if logged is not None:
+            parsed = parse_response(logged["content"], slot.n)
+            if parsed.ok:
+                self._store(cell, logged["id"], parsed.method, parsed.observations, screen)
+                return
+            call_q.record_parse(self.db, logged["id"], parsed.method, 0, parsed.error)
+        seed = call_seed(self.config, cell_key(cell["label_code"], cell["facets_json"], model, cell["cell_index"]))
+        attempt = cell["attempts"]
+        tries = 0
+        while tries < self.config.max_attempts:
+            tries += 1
             attempt += 1
             await gate.wait()
+            if self.stop_reason or self.cancelled:
+                return  # the cell stays queued
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
-            params = request_params(self.config, slot.n, shape)
+            params = request_params(self.config, slot.n, shape, seed)
+            worst = prices.cost_or_none(price, approx_tokens(messages), params.get(shape.token_param))
+            if not self.budget.reserve(worst):
+                self._halt(BUDGET_REASON)
+                return
             result = await client.chat(model, messages, params)
             row = call_row(
                 result,
@@ -291,6 +282,7 @@ class RunEngine:
                 model,
                 messages,
                 params,
+                price,
                 purpose="run",
                 project_id=self.project.id,
                 run_id=self.run_id,
@@ -298,41 +290,55 @@ class RunEngine:
                 template_version_id=self.version["id"],
                 attempt=attempt,
             )
+            self.budget.settle(worst, row["cost_usd"])
             call_id = call_q.insert_call(self.db, row)  # logged verbatim before parsing
             if adapted := adapt(shape, result):
                 self.shapes[(cid, model)] = adapted
-                attempt -= 1  # the server's limitation, not this cell's failure
+                tries -= 1  # the server's limitation, not this cell's failure
                 continue
+            if fatal := fatal_problem(result, model, conns.key_source(conn)):
+                self._halt(fatal)
+                return
+            parse_error = None
             if result.ok:
                 parsed = parse_response(result.content, slot.n)
                 if parsed.ok:
-                    self._store(cell, call_id, parsed.method, parsed.observations)
+                    self.breaker.record(None, None)
+                    self._store(cell, call_id, parsed.method, parsed.observations, screen)
                     return
+                parse_error = parsed.error
                 call_q.record_parse(self.db, call_id, parsed.method, 0, parsed.error)
                 error, retryable = f"Could not read observations from the answer: {parsed.error}", True
             else:
                 error, retryable = result.error, result.retryable
                 if result.http_status == 429:
-                    gate.pause(backoff_s(attempt, self.config.retry_base_s, result.retry_after_s))
-            if not retryable or attempt >= self.config.max_attempts:
-                reason = f"{error} (attempt {attempt} of {self.config.max_attempts}, call {call_id})"
+                    gate.pause(backoff_s(tries, self.config.retry_base_s, result.retry_after_s))
+            if tripped := self.breaker.record(failure_kind(result, parse_error), error):
+                self._halt(tripped)
+                return
+            if not retryable or tries >= self.config.max_attempts:
+                reason = f"{error} (attempt {tries} of {self.config.max_attempts}, call {call_id})"
                 run_q.fail_cell(self.db, cell["id"], reason)
                 return
-            await asyncio.sleep(backoff_s(attempt, self.config.retry_base_s, result.retry_after_s))
+            await asyncio.sleep(backoff_s(tries, self.config.retry_base_s, result.retry_after_s))
 
-    def _store(self, cell: dict, call_id: int, parse_method: str, texts: list[str]) -> bool:
-        """Drop duplicates (within the run, against real data) and store the rest; on the writer thread."""
+    def _store(self, cell: dict, call_id: int, parse_method: str, texts: list[str], screen: Screen) -> bool:
+        """Set aside what is not an observation, drop duplicates (of the project's real data and of every
+        synthetic observation in it) and store the rest."""
+        texts, rejected = screen_texts(screen, texts)
         kept, dropped = [], []
         facets_json = cell["facets_json"]
         for text in texts:
             key = text_key(text)
-            match = self.dedupe.check_and_add(text, "synthetic", key)
+            match = self.dedupe.check_and_add(text, f"synthetic:{self.run_id}", key)
             if match:
+                source, _, matched_run = match.source.partition(":")
                 dropped.append(
                     {
                         "text": text,
                         "kind": match.kind,
-                        "matched_source": match.source,
+                        "matched_source": source,
+                        "matched_run_id": int(matched_run) if matched_run else None,
                         "matched_text": match.text,
                         "similarity": match.similarity,
                     }
@@ -350,4 +356,5 @@ class RunEngine:
                     "model": cell["model"],
                 }
             )
-        return run_q.complete_cell(self.db, cell, call_id, parse_method, len(texts), kept, dropped)
+        n_parsed = len(texts) + len(rejected)
+        return run_q.complete_cell(self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected)

@@ -9,7 +9,8 @@ import math
 from dataclasses import dataclass, field
 
 from core.generation import connections as conns
-from core.generation.prompts import Slot, build_messages, facet_combinations, sample_examples
+from core.generation import prices
+from core.generation.prompts import Slot, build_messages, cell_examples, facet_combinations
 from db.generation import calls as call_q
 from db.generation import connections as conn_q
 from db.projects import Project
@@ -47,6 +48,9 @@ class RunConfig:
     sdk_max_retries: int = 2
     retry_base_s: float = 1.0  # our backoff: base × 2^(attempt-1), with jitter; Retry-After wins
     concurrency: dict = field(default_factory=dict)  # connection id (str) -> override of max concurrency
+    max_cost_usd: float | None = None  # the run's budget; None: no cap (or the price is unknown)
+    max_topup_calls: int = 5  # extra calls per label × facet values × model to reach the planned count
+    breaker_after: int = 20  # failures of one kind in a row that stop the run
 
     def tokens_for(self, n: int) -> int:
         return self.max_tokens or 80 + 90 * n
@@ -120,14 +124,26 @@ class Estimate:
     observations: int
     tokens_in: int
     tokens_out: int
-    cost_usd: float
+    cost_usd: float | None  # None when a model's price is unknown
     rows: list[dict]  # per model
 
     def as_text(self) -> str:
         return (
             f"{self.calls:,} calls for {self.observations:,} observations · about {self.tokens_in:,} input and "
-            f"{self.tokens_out:,} output tokens · about {format_usd(self.cost_usd)}"
+            f"{self.tokens_out:,} output tokens · {cost_text(self.cost_usd)}"
         )
+
+    @property
+    def unknown_prices(self) -> list[str]:
+        return [f"{r['connection']} · {r['model']}" for r in self.rows if r["cost_usd"] is None]
+
+
+def cost_text(amount: float | None) -> str:
+    return (
+        "cost unknown (no price for this model: set one on the LLM connections page)"
+        if amount is None
+        else (f"about {format_usd(amount)}")
+    )
 
 
 def format_usd(amount: float) -> str:
@@ -137,7 +153,7 @@ def format_usd(amount: float) -> str:
     return f"${amount:.2g}" if abs(amount) >= 1e-6 else "<$0.000001"
 
 
-def _approx_tokens(messages: list[dict]) -> int:
+def approx_tokens(messages: list[dict]) -> int:
     return sum(len(m["content"]) // CHARS_PER_TOKEN + 4 for m in messages)
 
 
@@ -150,14 +166,17 @@ def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig)
         prompt_tokens = 0
         for label in plan.labels:
             for facets in combos:
-                examples = sample_examples(db, project.id, label, config.n_examples, config.seed, "estimate")
+                examples = cell_examples(
+                    db, project.id, label, facets, choice["model"], 0, config.n_examples, config.seed
+                )
                 slot = Slot(label, facets, plan.per_call, examples)
-                prompt_tokens += _approx_tokens(build_messages(version["system"], version["user"], project, slot))
+                prompt_tokens += approx_tokens(build_messages(version["system"], version["user"], project, slot))
         calls = calls_per_combo * len(plan.labels) * len(combos)
         observations = plan.per_cell * len(plan.labels) * len(combos)
         per_obs = call_q.mean_tokens_out_per_observation(db, choice["model"]) or DEFAULT_TOKENS_PER_OBSERVATION
         tokens_in = prompt_tokens * calls_per_combo
         tokens_out = round(observations * per_obs + calls * 10)
+        price = prices.price_for(db, conn, choice["model"])
         rows.append(
             {
                 "connection": conn.name,
@@ -166,7 +185,9 @@ def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig)
                 "observations": observations,
                 "tokens_in": tokens_in,
                 "tokens_out": tokens_out,
-                "cost_usd": conn.cost(tokens_in, tokens_out),
+                "cost_usd": prices.cost_or_none(price, tokens_in, tokens_out),
+                "batch_cost_usd": prices.cost_or_none(price, tokens_in, tokens_out, batch=True),
+                "price": price.source if price else "unknown",
             }
         )
     return Estimate(
@@ -174,6 +195,6 @@ def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig)
         observations=sum(r["observations"] for r in rows),
         tokens_in=sum(r["tokens_in"] for r in rows),
         tokens_out=sum(r["tokens_out"] for r in rows),
-        cost_usd=sum(r["cost_usd"] for r in rows),
+        cost_usd=None if any(r["cost_usd"] is None for r in rows) else sum(r["cost_usd"] for r in rows),
         rows=rows,
     )

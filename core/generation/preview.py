@@ -6,11 +6,13 @@ import asyncio
 from dataclasses import dataclass
 
 from core.generation import connections as conns
+from core.generation import prices
 from core.generation.client import LLMClient
-from core.generation.engine import adapt, call_row, db_file, first_shape, request_params
+from core.generation.engine import db_file
 from core.generation.parsing import parse_response
 from core.generation.plan import RunConfig
 from core.generation.prompts import Slot, build_messages
+from core.generation.requests import adapt, call_row, first_shape, request_params
 from db.generation import calls as call_q
 from db.projects import Project
 
@@ -25,28 +27,42 @@ class Preview:
     tokens_in: int | None
     tokens_out: int | None
     latency_ms: int
-    cost_usd: float
+    cost_usd: float | None  # None when the model's price is unknown
     raw_response: str | None
     parse_method: str | None
 
 
 def preview(
-    db, project: Project, version: dict, slot: Slot, connection_id: int, model: str, config: RunConfig, db_path=None
+    db,
+    project: Project,
+    version: dict,
+    slot: Slot,
+    connection_id: int,
+    model: str,
+    config: RunConfig,
+    db_path=None,
+    seed: int | None = None,
 ) -> Preview:
-    """Generate a few observations live for one slot. The call is logged; nothing is added to the data."""
+    """Generate a few observations live for one slot (with the seed a run would send for that cell). The call
+    is logged; nothing is added to the data."""
     messages = build_messages(version["system"], version["user"], project, slot)
     conn = conns.get_connection(db, connection_id)
-    return asyncio.run(one_call(db, conn, model, messages, slot.n, config, project.id, version.get("id"), db_path))
+    return asyncio.run(
+        one_call(db, conn, model, messages, slot.n, config, project.id, version.get("id"), db_path, seed)
+    )
 
 
-async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None) -> Preview:
+async def one_call(
+    db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None, seed=None
+) -> Preview:
     """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
     base_url = conns.endpoint(conn, db_path or db_file(db))
     client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
     shape = first_shape(conn)
+    price = prices.price_for(db, conn, model)
     try:
         while True:
-            params = request_params(config, n, shape)
+            params = request_params(config, n, shape, seed)
             result = await client.chat(model, messages, params)
             row = call_row(
                 result,
@@ -54,6 +70,7 @@ async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, 
                 model,
                 messages,
                 params,
+                price,
                 purpose="preview",
                 project_id=project_id,
                 template_version_id=version_id,
@@ -79,7 +96,7 @@ async def one_call(db, conn, model, messages, n, config: RunConfig, project_id, 
         tokens_in=result.tokens_in,
         tokens_out=result.tokens_out,
         latency_ms=result.latency_ms,
-        cost_usd=conn.cost(result.tokens_in, result.tokens_out),
+        cost_usd=prices.cost_or_none(price, result.tokens_in, result.tokens_out),
         raw_response=result.raw_response,
         parse_method=parsed.method if parsed else None,
     )

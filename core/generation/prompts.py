@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import json
 import random
 import sys
 from dataclasses import dataclass
@@ -145,6 +146,20 @@ def check_template(project: Project, system: str, user: str, n: int = 3) -> list
     if not user.strip():
         problems.append(TemplateProblem("user", None, "the user message is empty."))
     return problems
+
+
+def cell_key(label_code: str, facets: dict | str, model: str, cell_index: int) -> str:
+    """What identifies one cell's request within a run: its few-shot examples and its seed derive from it."""
+    facets_json = facets if isinstance(facets, str) else json.dumps(facets, sort_keys=True)
+    return f"{label_code}|{facets_json}|{model}|{cell_index}"
+
+
+def cell_examples(db, project_id: int, label_code: str, facets, model: str, cell_index: int, k: int, seed: int):
+    """The few-shot examples a run sends for this cell; Prompt Studio's preview draws them the same way, so it
+    shows exactly what the run will send."""
+    facets_json = facets if isinstance(facets, str) else json.dumps(facets, sort_keys=True)
+    # The key (without the label, which sample_examples adds) is the one runs have always used.
+    return sample_examples(db, project_id, label_code, k, seed, f"{facets_json}|{model}|{cell_index}")
 
 
 def sample_examples(db, project_id: int, label_code: str, k: int, seed: int, key: str = "") -> tuple[str, ...]:

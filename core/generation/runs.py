@@ -8,19 +8,40 @@ job (`core.generation.job`) works through the cells that are still queued with t
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 
 from core.generation import connections as conns
 from core.generation.plan import Plan, RunConfig, format_usd, plan_cells, validate_plan
 from core.generation.prompts import check_template
+from core.generation.safety import BUDGET_REASON
 from db import jobs as jobq
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import Project
 
+# The default budget: the estimate plus this margin (answers can run longer than estimated).
+BUDGET_MARGIN = 0.25
+
+
+def default_budget(estimated_cost_usd: float | None) -> float | None:
+    """The estimate plus a margin, rounded up to the cent; None when the cost is unknown."""
+    if estimated_cost_usd is None:
+        return None
+    return max(0.01, -(-estimated_cost_usd * (1 + BUDGET_MARGIN) * 100 // 1) / 100)
+
+
+def start_key(project: Project, version_id: int, plan: Plan, config: RunConfig, title: str) -> str:
+    """The same request (a double click, the same form in a second tab) has the same key."""
+    payload = json.dumps([project.id, version_id, asdict(plan), asdict(config), title.strip()], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
 
 def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConfig, title: str = "") -> int:
-    """Check everything, store the run and its cells, and queue the background job. Returns the run id."""
+    """Check everything, store the run and its cells, and queue the background job. Returns the run id.
+    Idempotent: starting the same run again while it is queued or running (or moments after) returns the
+    run already started."""
     version = template_q.get_version(db, version_id)
     if version is None or version["project_id"] != project.id:
         raise ValueError(f"Template version {version_id} does not belong to {project.name!r}.")
@@ -39,8 +60,12 @@ def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConf
         f"{version['template_name']} v{version['version']} · {len(plan.labels)} labels · "
         f"{sum(c['n'] for c in cells):,} observations"
     )
-    run_id = run_q.create_run(db, project.id, version_id, plan.models, asdict(plan), stored_config, cells, title)
-    _enqueue(db, run_id, project.id, title, len(cells))
+    key = start_key(project, version_id, plan, config, title)
+    run_id, created = run_q.create_run(
+        db, project.id, version_id, plan.models, asdict(plan), stored_config, cells, title, key, config.max_cost_usd
+    )
+    if created:
+        _enqueue(db, run_id, project.id, title, len(cells))
     return run_id
 
 
@@ -61,10 +86,20 @@ def retry_failed_cells(db, run_id: int) -> int:
 
 
 def effective_status(run: dict, job: dict | None) -> str:
-    """The run's status, corrected by its job's: a run whose job process died reads 'running' until resumed."""
+    """The run's status, corrected by its job's: a run whose job process died reads 'running' until resumed.
+    A run stopped by its budget reads 'paused'."""
     if run["status"] in ("queued", "running") and job and job["status"] in jobq.FINISHED:
         return job["status"]
+    if run["status"] == "cancelled" and run.get("stop_reason") == BUDGET_REASON:
+        return "paused"
     return run["status"]
+
+
+def raise_budget(db, run_id: int, max_cost_usd: float | None) -> None:
+    """Set a run's budget (None: no cap); a paused run can then be resumed."""
+    if max_cost_usd is not None and max_cost_usd <= 0:
+        raise ValueError("Budget: must be more than $0 (or no cap).")
+    run_q.set_budget(db, run_id, max_cost_usd)
 
 
 def resume_run(db, run_id: int) -> bool:
@@ -75,7 +110,7 @@ def resume_run(db, run_id: int) -> bool:
     counts = run_q.run_counts(db, run_id)
     if effective_status(run, job) in ("queued", "running") or not counts["cells_queued"]:
         return False
-    db.execute("UPDATE generation_runs SET status = 'queued', finished_utc = NULL WHERE id = ?", [run_id])
+    run_q.requeue_run(db, run_id)
     _enqueue(db, run_id, run["project_id"], run["title"], counts["cells_total"])
     return True
 
@@ -110,6 +145,8 @@ def run_progress(db, run_id: int, newest: int = 8) -> dict:
         "newest": run_q.run_observations(db, run_id, limit=newest),
         "failed": run_q.failed_cells(db, run_id, limit=50),
         "logs": jobq.logs(db, job["id"], limit=20) if job else [],
+        "stop_reason": run.get("stop_reason") if run else None,
+        "budget_usd": run.get("max_cost_usd") if run else None,
     }
 
 
@@ -117,5 +154,6 @@ def progress_message(counts: dict) -> str:
     return (
         f"{counts['cells_done']:,}/{counts['cells_total']:,} cells done · {counts['cells_failed']:,} failed · "
         f"{counts['observations']:,} observations · {counts['duplicates']:,} duplicates dropped · "
+        f"{counts['rejected']:,} not observations · "
         f"{counts['tokens_in'] + counts['tokens_out']:,} tokens · {format_usd(counts['cost_usd'])}"
     )

@@ -55,6 +55,19 @@ def record_parse(db, call_id: int, method: str | None, n_parsed: int, error: str
     )
 
 
+def unread_answer(db, cell_id: int) -> dict | None:
+    """A call of this cell that was answered and logged but never read (its process died before the cell was
+    stored): the newest one, if any."""
+    rows = list(
+        db.query(
+            "SELECT id, content FROM llm_calls WHERE cell_id = ? AND status = 'ok' AND content IS NOT NULL"
+            " AND parse_method IS NULL AND parse_error IS NULL ORDER BY id DESC LIMIT 1",
+            [cell_id],
+        )
+    )
+    return rows[0] if rows else None
+
+
 def list_calls(db, run_id: int | None = None, purpose: str | None = None, project_id=None, limit: int = 100):
     where, params = [], []
     if run_id is not None:

@@ -9,18 +9,52 @@ observations, so no cell is ever stored twice.
 from __future__ import annotations
 
 import json
+import math
 
 from db.connection import immediate, now_utc
 
+# A second start of the same run within this many seconds (a double click, a second tab) finds the first.
+SAME_START_WINDOW_S = 120
 
-def create_run(db, project_id: int, version_id: int, models: list, plan: dict, config: dict, cells: list, title: str):
-    """Insert a run and all its cells in one transaction. Returns the run id."""
+
+def create_run(
+    db,
+    project_id: int,
+    version_id: int,
+    models: list,
+    plan: dict,
+    config: dict,
+    cells: list,
+    title: str,
+    start_key: str | None = None,
+    max_cost_usd: float | None = None,
+) -> tuple[int, bool]:
+    """Insert a run and all its cells in one transaction. Returns (run id, created): a run with the same
+    start key that is still queued or running, or was created moments ago, is returned instead of a new one."""
     now = now_utc()
     with immediate(db):
+        if start_key:
+            row = db.execute(
+                "SELECT id FROM generation_runs WHERE start_key = ? AND (status IN ('queued', 'running')"
+                " OR julianday(?) - julianday(created_utc) < ? / 86400.0) ORDER BY id DESC LIMIT 1",
+                [start_key, now, SAME_START_WINDOW_S],
+            ).fetchone()
+            if row:
+                return row[0], False
         run_id = db.execute(
             "INSERT INTO generation_runs (project_id, template_version_id, models_json, plan_json, config_json,"
-            " title, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [project_id, version_id, json.dumps(models), json.dumps(plan), json.dumps(config), title, now],
+            " title, created_utc, start_key, max_cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                project_id,
+                version_id,
+                json.dumps(models),
+                json.dumps(plan),
+                json.dumps(config),
+                title,
+                now,
+                start_key,
+                max_cost_usd,
+            ],
         ).lastrowid
         db.conn.executemany(
             "INSERT INTO generation_cells (run_id, label_code, facets_json, connection_id, model, cell_index,"
@@ -39,7 +73,7 @@ def create_run(db, project_id: int, version_id: int, models: list, plan: dict, c
                 for c in cells
             ],
         )
-    return run_id
+    return run_id, True
 
 
 def set_run_job(db, run_id: int, job_id: int) -> None:
@@ -74,8 +108,8 @@ def list_runs(db, project_id: int, limit: int = 100) -> list[dict]:
 
 def mark_run_started(db, run_id: int) -> None:
     db.execute(
-        "UPDATE generation_runs SET status = 'running', started_utc = COALESCE(started_utc, ?), finished_utc = NULL"
-        " WHERE id = ?",
+        "UPDATE generation_runs SET status = 'running', started_utc = COALESCE(started_utc, ?), finished_utc = NULL,"
+        " stop_reason = NULL WHERE id = ?",
         [now_utc(), run_id],
     )
 
@@ -94,6 +128,53 @@ def finish_run_if_complete(db, run_id: int) -> bool:
 
 def set_run_status(db, run_id: int, status: str) -> None:
     db.execute("UPDATE generation_runs SET status = ?, finished_utc = ? WHERE id = ?", [status, now_utc(), run_id])
+
+
+def stop_run(db, run_id: int, status: str, reason: str) -> None:
+    """Paused (budget reached) or stopped (circuit breaker) with its reason; queued cells stay queued."""
+    db.execute(
+        "UPDATE generation_runs SET status = ?, stop_reason = ?, finished_utc = ? WHERE id = ?",
+        [status, reason, now_utc(), run_id],
+    )
+
+
+def requeue_run(db, run_id: int) -> None:
+    db.execute(
+        "UPDATE generation_runs SET status = 'queued', finished_utc = NULL, stop_reason = NULL WHERE id = ?", [run_id]
+    )
+
+
+def set_budget(db, run_id: int, max_cost_usd: float | None) -> None:
+    db.execute("UPDATE generation_runs SET max_cost_usd = ? WHERE id = ?", [max_cost_usd, run_id])
+
+
+def add_topups(db, run_id: int, max_topup_calls: int) -> int:
+    """Queue more calls for each label × facet values × model that kept fewer observations than planned
+    (every cell done, none failed), at most `max_topup_calls` per combination. Returns how many were added."""
+    now = now_utc()
+    added = 0
+    with immediate(db):
+        plan = json.loads(db.execute("SELECT plan_json FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0])
+        per_cell, per_call = int(plan.get("per_cell", 0)), max(1, int(plan.get("per_call", 1)))
+        combos = db.execute(
+            "SELECT label_code, facets_json, connection_id, model, SUM(n_kept), SUM(status = 'queued'),"
+            " SUM(status = 'failed'), SUM(is_topup), MAX(cell_index) FROM generation_cells WHERE run_id = ?"
+            " GROUP BY label_code, facets_json, connection_id, model",
+            [run_id],
+        ).fetchall()
+        for label, facets_json, cid, model, kept, queued, failed, topups, last in combos:
+            short = per_cell - kept
+            allowed = max_topup_calls - topups
+            if queued or failed or short <= 0 or allowed <= 0:
+                continue
+            for i in range(min(allowed, math.ceil(short / per_call))):
+                n = min(per_call, short - i * per_call)
+                added += db.execute(
+                    "INSERT OR IGNORE INTO generation_cells (run_id, label_code, facets_json, connection_id, model,"
+                    " cell_index, n_requested, is_topup, updated_utc) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                    [run_id, label, facets_json, cid, model, last + 1 + i, n, now],
+                ).rowcount
+    return added
 
 
 def queued_cells(db, run_id: int) -> list[dict]:
@@ -129,7 +210,14 @@ def fail_cell(db, cell_id: int, error: str) -> None:
 
 
 def complete_cell(
-    db, cell: dict, call_id: int, parse_method: str, n_parsed: int, kept: list[dict], dropped: list[dict]
+    db,
+    cell: dict,
+    call_id: int,
+    parse_method: str,
+    n_parsed: int,
+    kept: list[dict],
+    dropped: list[dict],
+    rejected: list[dict] = (),
 ) -> bool:
     """Record how the call's answer was read, store the cell's observations and mark it done, atomically.
     False if the cell was already done (a cell is never stored twice)."""
@@ -141,8 +229,8 @@ def complete_cell(
         )
         changed = db.execute(
             "UPDATE generation_cells SET status = 'done', error = NULL, call_id = ?, n_parsed = ?, n_kept = ?,"
-            " n_duplicates = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",
-            [call_id, n_parsed, len(kept), len(dropped), now, cell["id"]],
+            " n_duplicates = ?, n_rejected = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",
+            [call_id, n_parsed, len(kept), len(dropped), len(rejected), now, cell["id"]],
         ).rowcount
         if not changed:
             return False
@@ -169,7 +257,7 @@ def complete_cell(
         )
         db.conn.executemany(
             "INSERT INTO generation_duplicates (run_id, cell_id, call_id, text, kind, matched_source, matched_text,"
-            " similarity, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " similarity, matched_run_id, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     cell["run_id"],
@@ -180,10 +268,16 @@ def complete_cell(
                     d["matched_source"],
                     d["matched_text"],
                     d["similarity"],
+                    d.get("matched_run_id"),
                     now,
                 )
                 for d in dropped
             ],
+        )
+        db.conn.executemany(
+            "INSERT INTO generation_rejects (run_id, cell_id, call_id, text, reason, created_utc)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(cell["run_id"], cell["id"], call_id, r["text"], r["reason"], now) for r in rejected],
         )
     return True
 
@@ -195,8 +289,9 @@ def run_counts(db, run_id: int) -> dict:
             "SELECT status, COUNT(*) FROM generation_cells WHERE run_id = ? GROUP BY status", [run_id]
         ).fetchall()
     )
-    kept, dups = db.execute(
-        "SELECT COALESCE(SUM(n_kept), 0), COALESCE(SUM(n_duplicates), 0) FROM generation_cells WHERE run_id = ?",
+    kept, dups, rejected = db.execute(
+        "SELECT COALESCE(SUM(n_kept), 0), COALESCE(SUM(n_duplicates), 0), COALESCE(SUM(n_rejected), 0)"
+        " FROM generation_cells WHERE run_id = ?",
         [run_id],
     ).fetchone()
     calls, errors, tok_in, tok_out, cost = db.execute(
@@ -211,6 +306,7 @@ def run_counts(db, run_id: int) -> dict:
         "cells_queued": cells.get("queued", 0),
         "observations": kept,
         "duplicates": dups,
+        "rejected": rejected,
         "calls": calls,
         "call_errors": errors,
         "tokens_in": tok_in,
@@ -257,7 +353,8 @@ def run_observations(
 def run_duplicates(db, run_id: int, limit: int = 200) -> list[dict]:
     return list(
         db.query(
-            "SELECT text, kind, matched_source, matched_text, similarity, cell_id, call_id FROM generation_duplicates"
+            "SELECT text, kind, matched_source, matched_run_id, matched_text, similarity, cell_id, call_id"
+            " FROM generation_duplicates"
             " WHERE run_id = ? ORDER BY id DESC LIMIT ?",
             [run_id, limit],
         )
@@ -274,6 +371,13 @@ def project_texts(db, project_id: int, source: str) -> list[tuple[str, str]]:
     """(text, text_key) of a project's observations of one source, for duplicate checks."""
     return db.execute(
         "SELECT text, text_key FROM observations WHERE project_id = ? AND source = ?", [project_id, source]
+    ).fetchall()
+
+
+def project_synthetic_texts(db, project_id: int) -> list[tuple[str, str, int]]:
+    """(text, text_key, run id) of every synthetic observation in a project, for duplicate checks."""
+    return db.execute(
+        "SELECT text, text_key, run_id FROM observations WHERE project_id = ? AND source = 'synthetic'", [project_id]
     ).fetchall()
 
 

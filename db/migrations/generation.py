@@ -169,3 +169,52 @@ def m004_calls(db):
         """
     )
     db.execute("CREATE INDEX generation_duplicates_run ON generation_duplicates(run_id)")
+
+
+@migrations()
+def m005_cost_safety(db):
+    # Prices per connection × model, set by the user; they win over the dated table in core.generation.prices.
+    db.execute(
+        """
+        CREATE TABLE model_prices (
+            connection_id INTEGER NOT NULL REFERENCES llm_connections(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            price_in_per_1m REAL NOT NULL,
+            price_out_per_1m REAL NOT NULL,
+            batch_in_per_1m REAL,
+            batch_out_per_1m REAL,
+            updated_utc TEXT NOT NULL,
+            PRIMARY KEY (connection_id, model)
+        )
+        """
+    )
+    # start_key: a hash of what was asked for, so a double click or a second tab finds the run already started.
+    # max_cost_usd: the run's budget (raised by the user after a pause). stop_reason: why it paused or stopped.
+    db.execute("ALTER TABLE generation_runs ADD COLUMN start_key TEXT")
+    db.execute("ALTER TABLE generation_runs ADD COLUMN max_cost_usd REAL")
+    db.execute("ALTER TABLE generation_runs ADD COLUMN stop_reason TEXT")
+    db.execute("CREATE INDEX generation_runs_start_key ON generation_runs(start_key)")
+    # Top-up cells are added when a label × facet values × model combination kept fewer than planned.
+    db.execute("ALTER TABLE generation_cells ADD COLUMN is_topup INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE generation_cells ADD COLUMN n_rejected INTEGER NOT NULL DEFAULT 0")
+    # Items of an answer that are not observations (refusals, chatter, echoed instructions), with the reason.
+    db.execute(
+        """
+        CREATE TABLE generation_rejects (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES generation_runs(id) ON DELETE CASCADE,
+            cell_id INTEGER REFERENCES generation_cells(id) ON DELETE CASCADE,
+            call_id INTEGER NOT NULL REFERENCES llm_calls(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_rejects_run ON generation_rejects(run_id)")
+    # Duplicates of a synthetic observation of another run name that run (the scope of the check is the project).
+    db.execute("ALTER TABLE generation_duplicates ADD COLUMN matched_run_id INTEGER")
+    db.execute("CREATE INDEX generation_rejects_call ON generation_rejects(call_id)")
+    # A connection to a remote endpoint that may receive real observations as few-shot examples is
+    # acknowledged once by the user.
+    db.execute("ALTER TABLE llm_connections ADD COLUMN privacy_ack_utc TEXT")
