@@ -17,6 +17,13 @@ can be injected for every request whose messages contain a marker (`rules["A2"] 
   repeat           the same sentences as the first answer this server gave
   format_400       400 if the request has a response_format (as some servers do)
   params_400       400 for max_tokens and for temperature (as OpenAI's reasoning models do)
+  seed_400         400 if the request has a seed
+  401              the key is refused (invalid_api_key)
+  quota            429 insufficient_quota (the account has no credit)
+  unknown_model    404 model_not_found
+  429_retry_date   rate limited with Retry-After as an HTTP date `retry_after_s` from now
+  short            an answer with one observation fewer than asked for (at least one)
+  raw              the assistant content is the next of `raw_contents` (in turn): refusals, chatter, ...
 
 Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
 """
@@ -30,6 +37,7 @@ import re
 import threading
 import time
 from collections import deque
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "fake-model"
@@ -61,6 +69,8 @@ class FakeOpenAI:
         self._first_texts: list[str] | None = None
         self.fixed_texts: list[str] | None = None  # when set, every answer holds these texts
         self.error_message: str | None = None  # when set, the "500" fault's error message
+        self.raw_contents: list[str] = []  # the "raw" fault's answers, in turn
+        self._raw_next = 0
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -120,6 +130,18 @@ class FakeOpenAI:
         if fault == "500":
             message = self.error_message or "The server had an error while processing your request."
             return 500, {}, _error(message, "server_error")
+        if fault == "401":
+            return 401, {}, _error("Incorrect API key provided: sk-wrong.", "invalid_api_key")
+        if fault == "quota":
+            return 429, {}, _error("You exceeded your current quota, please check your plan.", "insufficient_quota")
+        if fault == "unknown_model":
+            message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
+            return 404, {}, _error(message, "model_not_found")
+        if fault == "429_retry_date":
+            when = formatdate(time.time() + self.retry_after_s, usegmt=True)
+            return 429, {"Retry-After": when}, _error("Rate limit reached.", "rate_limit_exceeded")
+        if fault == "seed_400" and "seed" in body:
+            return 400, {}, _error("Unrecognized request argument supplied: seed", "invalid_request_error")
         if fault == "invalid_json":
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "oops'
         if fault == "params_400" and "max_tokens" in body:
@@ -133,7 +155,13 @@ class FakeOpenAI:
         if fault == "format_400" and "response_format" in body:
             return 400, {}, _error("Invalid parameter: response_format is not supported by this server.", "bad")
         texts = self._first_texts if fault == "repeat" and self._first_texts else self._texts(n)
+        if fault == "short":
+            texts = texts[: max(1, n - 1)]
         content = json.dumps({"observations": texts})
+        if fault == "raw":
+            with self._lock:
+                content = self.raw_contents[self._raw_next % len(self.raw_contents)]
+                self._raw_next += 1
         finish = "stop"
         if fault == "truncated":
             content, finish = content[: max(len(content) - 25, 20)], "length"

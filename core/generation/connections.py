@@ -80,10 +80,8 @@ PRESETS = {
         "https://api.openai.com/v1",
         ("gpt-4o-mini", "gpt-4o"),
         api_key_env="OPENAI_API_KEY",
-        price_in_per_1m=0.15,
-        price_out_per_1m=0.60,
         max_concurrency=8,
-        hint="Prices are gpt-4o-mini's list prices per 1M tokens; edit them for the model you use.",
+        hint="Prices per model come from a dated table of OpenAI's list prices; set your own per model below.",
     ),
     "Ollama": Preset(
         "Ollama",

@@ -32,6 +32,20 @@ def default_budget(estimated_cost_usd: float | None) -> float | None:
     return max(0.01, -(-estimated_cost_usd * (1 + BUDGET_MARGIN) * 100 // 1) / 100)
 
 
+# Above these (the Generate page lets the user change them) the user types the amount to confirm a run.
+CONFIRM_ABOVE_USD = 5.0
+CONFIRM_ABOVE_CALLS = 2000
+
+
+def confirmation_word(estimate, above_usd: float = CONFIRM_ABOVE_USD, above_calls: int = CONFIRM_ABOVE_CALLS):
+    """What the user must type to start a run this big (the dollar amount, or START when the cost is
+    unknown), or None when a click is enough."""
+    cost = estimate.cost_usd
+    if not ((cost is not None and cost > above_usd) or estimate.calls > above_calls):
+        return None
+    return "START" if cost is None else f"{cost:.2f}"
+
+
 def start_key(project: Project, version_id: int, plan: Plan, config: RunConfig, title: str) -> str:
     """The same request (a double click, the same form in a second tab) has the same key."""
     payload = json.dumps([project.id, version_id, asdict(plan), asdict(config), title.strip()], sort_keys=True)
