@@ -22,7 +22,7 @@ _REFUSAL = [
     r"^unfortunately,? (i|as an?)\b",
     r"^i (apologi[sz]e|regret)\b",
     r"\bi (can ?not|can'?t|won'?t|will not|am unable to|'m unable to|am not able to|'m not able to)"
-    r" (write|generate|provide|create|produce|help|assist|comply|fulfil|fulfill|do that|share|make up)\b",
+    r" (write|generate|provide|create|produce|assist|comply|fulfil|fulfill|help with (that|this|your)|do that|make up)\b",
     r"\bi must (decline|refuse)\b",
     r"\b(i'?m|i am) (not (comfortable|allowed|permitted)|unable)\b",
     r"\bagainst (my|openai'?s) (guidelines|policy|policies)\b",

@@ -255,7 +255,7 @@ class RunEngine:
         # An answer logged before the process died, but never stored: use it rather than pay for it again.
         logged = call_q.unread_answer(self.db, cell["id"])
         if logged is not None:
-            parsed = parse_response(logged["content"], slot.n)
+            parsed = parse_response(logged["content"])
             if parsed.ok:
                 self._store(cell, logged["id"], parsed.method, parsed.observations, screen)
                 return
@@ -301,7 +301,7 @@ class RunEngine:
                 return
             parse_error = None
             if result.ok:
-                parsed = parse_response(result.content, slot.n)
+                parsed = parse_response(result.content)
                 if parsed.ok:
                     self.breaker.record(None, None)
                     self._store(cell, call_id, parsed.method, parsed.observations, screen)
@@ -325,7 +325,10 @@ class RunEngine:
     def _store(self, cell: dict, call_id: int, parse_method: str, texts: list[str], screen: Screen) -> bool:
         """Set aside what is not an observation, drop duplicates (of the project's real data and of every
         synthetic observation in it) and store the rest."""
+        # Screened before the cap of n per call, so chatter around an answer does not push observations out.
+        n_parsed = len(texts)
         texts, rejected = screen_texts(screen, texts)
+        texts = texts[: cell["n_requested"]]
         kept, dropped = [], []
         facets_json = cell["facets_json"]
         for text in texts:
@@ -356,5 +359,4 @@ class RunEngine:
                     "model": cell["model"],
                 }
             )
-        n_parsed = len(texts) + len(rejected)
         return run_q.complete_cell(self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected)

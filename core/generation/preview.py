@@ -11,8 +11,8 @@ from core.generation.client import LLMClient
 from core.generation.engine import db_file
 from core.generation.parsing import parse_response
 from core.generation.plan import RunConfig
-from core.generation.prompts import Slot, build_messages
-from core.generation.requests import adapt, call_row, first_shape, request_params
+from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
+from core.generation.requests import adapt, call_row, call_seed, first_shape, request_params
 from db.generation import calls as call_q
 from db.projects import Project
 
@@ -30,6 +30,18 @@ class Preview:
     cost_usd: float | None  # None when the model's price is unknown
     raw_response: str | None
     parse_method: str | None
+
+
+def cell_slot(db, project: Project, label: str, facets: dict, model: str, cell_index: int, n: int, config: RunConfig):
+    """The slot a run fills for this label × facet values × model and call index: the same few-shot examples
+    (drawn with the run's key), so the preview shows exactly what the run will send."""
+    examples = cell_examples(db, project.id, label, facets, model, cell_index, config.n_examples, config.seed)
+    return Slot(label, facets, n, examples)
+
+
+def cell_seed(config: RunConfig, label: str, facets: dict, model: str, cell_index: int) -> int:
+    """The `seed` a run sends for this cell."""
+    return call_seed(config, cell_key(label, facets, model, cell_index))
 
 
 def preview(
