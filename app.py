@@ -18,6 +18,7 @@ nav = st.navigation(
             st.Page("pages/data.py", title="Data", icon=":material/table_chart:", default=True),
             st.Page("pages/prompt_studio.py", title="Prompt Studio", icon=":material/edit_note:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+            st.Page("pages/call_log.py", title="Call log", icon=":material/receipt_long:"),
             st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
             st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
             st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.generation import connections as conns
 from db import db_path
+from ui import prices as ui_prices
 from ui.common import db, ensure_shell, plain
 
 ensure_shell()
@@ -95,7 +96,14 @@ with left:
     k1.text_input("API key environment variable", key="conn_key_env", help="The variable's *name*, e.g. OPENAI_API_KEY")
     k2.text_input("…or key name in .streamlit/secrets.toml", key="conn_key_secret")
     p1, p2, p3, p4 = st.columns(4)
-    p1.number_input("$ per 1M input tokens", min_value=0.0, step=0.05, key="conn_price_in", format="%.3f")
+    p1.number_input(
+        "$ per 1M input tokens",
+        min_value=0.0,
+        step=0.05,
+        key="conn_price_in",
+        format="%.3f",
+        help="For models without a price of their own (below) or in the dated OpenAI table",
+    )
     p2.number_input("$ per 1M output tokens", min_value=0.0, step=0.05, key="conn_price_out", format="%.3f")
     p3.number_input("Max concurrency", min_value=1, max_value=256, step=1, key="conn_concurrency")
     p4.number_input("Timeout (s)", min_value=1.0, step=5.0, key="conn_timeout")
@@ -147,3 +155,6 @@ with right:
                 st.warning(f"Not listed by the server: {', '.join(missing)}")
         else:
             st.error(plain(check.error))
+
+if current:
+    ui_prices.render_model_prices(database, current)

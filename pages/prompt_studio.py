@@ -8,7 +8,7 @@ import streamlit as st
 from core.generation import connections as conns
 from core.generation import plan as planning
 from core.generation import preview as previews
-from core.generation import prompts
+from core.generation import privacy, prompts
 from db import db_path
 from db.generation import templates as template_q
 from ui.common import current_project, db, ensure_shell, plain
@@ -86,16 +86,27 @@ with edit_tab:
 
     with right:
         st.subheader("Render for a slot")
+        connections = conns.list_connections(database)
+        options = [(c.id, m) for c in connections for m in c.models]
+        conn_names = {c.id: c.name for c in connections}
+        choice = st.selectbox(
+            "Model", options, format_func=lambda o: f"{conn_names[o[0]]} · {o[1]}", key="ps_preview_model"
+        )
         labels = {lb.code: f"{lb.code} · {lb.name}" for lb in project.labels}
         label = st.selectbox("Label", list(labels), format_func=labels.get, key="ps_label")
         facets = {f.name: st.selectbox(f.name.capitalize(), f.values, key=f"ps_facet_{f.name}") for f in project.facets}
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         n = c1.number_input("Observations (n)", 1, 50, 3, key="ps_n")
         k = c2.number_input("Few-shot examples", 0, 10, 0, key="ps_k", help="From the real train split only")
         seed = c3.number_input("Seed", 0, 10_000, 0, key="ps_seed")
-        slot = prompts.Slot(
-            label, facets, int(n), prompts.sample_examples(database, project.id, label, int(k), int(seed))
+        index = c4.number_input(
+            "Call in the run", 0, 10_000, 0, key="ps_index", help="Which call of this label × facet values × model"
         )
+        slot_config = planning.RunConfig(n_examples=int(k), seed=int(seed))
+        model_id = choice[1] if choice else ""
+        # The run's examples and seed for this cell, so the preview is what a run with this seed sends.
+        slot = previews.cell_slot(database, project, label, facets, model_id, int(index), int(n), slot_config)
+        call_seed = previews.cell_seed(slot_config, label, facets, model_id, int(index))
         messages = None
         try:
             messages = prompts.build_messages(system, user, project, slot)
@@ -105,16 +116,17 @@ with edit_tab:
             for message in messages:
                 st.caption(message["role"])
                 st.code(message["content"], language=None, wrap_lines=True)
+            st.caption(f"Seed sent with this call: {call_seed}")
 
         st.subheader("Preview")
-        connections = conns.list_connections(database)
-        options = [(c.id, m) for c in connections for m in c.models]
-        conn_names = {c.id: c.name for c in connections}
-        choice = st.selectbox(
-            "Model", options, format_func=lambda o: f"{conn_names[o[0]]} · {o[1]}", key="ps_preview_model"
-        )
+        exposures = privacy.exposures(database, project.id, [choice[0]], int(k), [label]) if choice else []
+        for exposure in exposures:
+            st.warning(plain(exposure.message))
+            if st.button(f"I understand: real observations may be sent to {exposure.host}", key="ps_ack"):
+                privacy.acknowledge(database, exposure.connection_id)
+                st.rerun()
         temperature = st.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="ps_temperature")
-        if st.button("Generate preview", disabled=not messages or not choice):
+        if st.button("Generate preview", disabled=not messages or not choice or bool(exposures)):
             unchanged = (system, user) == (base["system"], base["user"])
             draft = {"id": base_id if unchanged else None, "system": system, "user": user}
             with st.spinner("Generating…"):
@@ -128,6 +140,7 @@ with edit_tab:
                         choice[1],
                         planning.RunConfig(temperature=temperature, max_attempts=1),
                         db_path(),
+                        seed=call_seed,
                     )
                 except Exception as exc:  # the key is missing, the embedded model cannot start, ...
                     st.error(plain(f"{type(exc).__name__}: {exc}"))
@@ -137,7 +150,14 @@ with edit_tab:
                 m1.metric("Tokens in", result.tokens_in if result.tokens_in is not None else "—")
                 m2.metric("Tokens out", result.tokens_out if result.tokens_out is not None else "—")
                 m3.metric("Latency", f"{result.latency_ms / 1000:.2f} s")
-                st.caption(f"Cost: {planning.format_usd(result.cost_usd)} at this connection's prices.")
+                st.caption(
+                    "Cost: "
+                    + (
+                        "unknown (no price for this model)"
+                        if result.cost_usd is None
+                        else planning.format_usd(result.cost_usd)
+                    )
+                )
                 if result.error:
                     st.error(plain(result.error))
                 for text in result.observations:

@@ -183,3 +183,31 @@ def test_preview_shows_the_examples_and_seed_a_run_sends(study):
             previews.cell_seed(config, "B1", {"gender": "girl"}, cell["model"], cell["cell_index"])
             == (json.loads(call["params_json"])["seed"])
         )
+
+
+def test_real_examples_to_a_remote_server_need_an_acknowledgement_once(study):
+    from core.generation import connections as conns
+    from core.generation import privacy
+
+    db = study["db"]
+    remote = conns.save_connection(
+        db, conns.Connection(name="Remote", base_url="https://api.example.org/v1", models=("m",))
+    )
+    plan = small_plan(study, labels=("B1",), genders=("girl",), per_cell=2, per_call=2)
+    plan.models = [{"connection_id": remote, "model": "m"}]
+    with_examples = replace(FAST, n_examples=2)
+    [exposure] = privacy.exposures(db, study["project"].id, [remote], 2, ["B1"])
+    assert exposure.message.startswith("Real observations may be sent to api.example.org")
+    try:
+        gen.start_run(db, study["project"], study["version_id"], plan, with_examples)
+    except privacy.NotAcknowledged as exc:
+        assert "api.example.org" in str(exc)
+    else:
+        raise AssertionError("a run sending real examples to a remote server started unacknowledged")
+    assert run_q.list_runs(db, study["project"].id) == []
+    assert privacy.exposures(db, study["project"].id, [remote], 0, ["B1"]) == []  # no examples, nothing sent
+    assert privacy.exposures(db, study["project"].id, [study["connection_id"]], 2, ["B1"]) == []  # 127.0.0.1
+
+    privacy.acknowledge(db, remote)
+    assert privacy.exposures(db, study["project"].id, [remote], 2, ["B1"]) == []
+    assert gen.start_run(db, study["project"], study["version_id"], plan, with_examples)

@@ -9,6 +9,7 @@ import json
 import pandas as pd
 
 from core.csv_safety import safe_cell
+from db.generation import calls as call_q
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 
@@ -25,6 +26,9 @@ COLUMNS = [
     "template",
     "template_version",
     "template_version_id",
+    "seed",
+    "temperature",
+    "params",
     "text_key",
     "created_utc",
 ]
@@ -33,11 +37,13 @@ COLUMNS = [
 def export_rows(db, run_id: int, label=None, facets=None, model=None) -> list[dict]:
     """A run's observations (filtered like the browser) with where each came from."""
     run = run_q.get_run(db, run_id)
-    version = template_q.get_version(db, run["template_version_id"])
+    version = template_q.get_version(db, run["template_version_id"]) or {"template_name": "", "version": None}
     names = {str(k): v["name"] for k, v in run["config"].get("connections", {}).items()}
     cell_conn = dict(db.execute("SELECT id, connection_id FROM generation_cells WHERE run_id = ?", [run_id]).fetchall())
+    params = call_q.run_call_params(db, run_id)  # call id -> the parameters sent with it
     rows = []
     for o in reversed(run_q.run_observations(db, run_id, label, facets, model)):
+        sent = params.get(o["call_id"], {})
         rows.append(
             {
                 "id": o["id"],
@@ -52,6 +58,9 @@ def export_rows(db, run_id: int, label=None, facets=None, model=None) -> list[di
                 "template": version["template_name"],
                 "template_version": version["version"],
                 "template_version_id": o["template_version_id"],
+                "seed": sent.get("seed"),
+                "temperature": sent.get("temperature"),
+                "params": sent,
                 "text_key": o["text_key"],
                 "created_utc": o["created_utc"],
             }
@@ -67,6 +76,7 @@ def export_csv(db, run_id: int, **filters) -> bytes:
         flat = row | {
             "labels": ";".join(row["labels"]),
             "facets": ";".join(f"{k}={v}" for k, v in sorted(row["facets"].items())),
+            "params": json.dumps(row["params"], sort_keys=True),
         }
         writer.writerow([safe_cell(flat[c]) for c in COLUMNS])
     return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from core.generation import connections as conns
-from core.generation import prices
+from core.generation import prices, privacy
 from core.generation.client import LLMClient
 from core.generation.engine import db_file
 from core.generation.parsing import parse_response
@@ -57,6 +57,8 @@ def preview(
 ) -> Preview:
     """Generate a few observations live for one slot (with the seed a run would send for that cell). The call
     is logged; nothing is added to the data."""
+    if slot.examples:
+        privacy.refuse_unacknowledged(db, project.id, [connection_id], len(slot.examples), [slot.label_code])
     messages = build_messages(version["system"], version["user"], project, slot)
     conn = conns.get_connection(db, connection_id)
     return asyncio.run(

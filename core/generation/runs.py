@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict
 
 from core.generation import connections as conns
+from core.generation import privacy
 from core.generation.plan import Plan, RunConfig, format_usd, plan_cells, validate_plan
 from core.generation.prompts import check_template
 from core.generation.safety import BUDGET_REASON
@@ -65,6 +66,9 @@ def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConf
     template_problems = check_template(project, version["system"], version["user"], plan.per_call)
     if template_problems:
         raise template_problems[0]
+    privacy.refuse_unacknowledged(
+        db, project.id, [c["connection_id"] for c in plan.models], config.n_examples, plan.labels
+    )
     cells = plan_cells(project, plan)
     snapshots = {
         str(c["connection_id"]): conns.get_connection(db, int(c["connection_id"])).snapshot() for c in plan.models

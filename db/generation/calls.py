@@ -4,6 +4,8 @@ written before its answer is parsed.
 
 from __future__ import annotations
 
+import json
+
 from db.connection import immediate, now_utc
 
 CALL_COLUMNS = [
@@ -81,6 +83,52 @@ def list_calls(db, run_id: int | None = None, purpose: str | None = None, projec
         params.append(project_id)
     sql = "SELECT * FROM llm_calls" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     return list(db.query(sql, [*params, limit]))
+
+
+def run_call_params(db, run_id: int) -> dict[int, dict]:
+    """The request parameters of a run's calls that gave observations, by call id."""
+    return {
+        row[0]: json.loads(row[1])
+        for row in db.execute(
+            "SELECT l.id, l.params_json FROM llm_calls l WHERE l.run_id = ? AND l.id IN"
+            " (SELECT DISTINCT call_id FROM observations WHERE run_id = ? AND call_id IS NOT NULL)",
+            [run_id, run_id],
+        )
+    }
+
+
+def filter_calls(
+    db,
+    project_id: int,
+    run_id: int | None = None,
+    purpose: str | None = None,
+    status: str | None = None,
+    model: str | None = None,
+    cell_id: int | None = None,
+    limit: int | None = 500,
+) -> list[dict]:
+    """A project's calls, newest first, filtered by run (or previews), status, model and cell."""
+    where, params = ["project_id = ?"], [project_id]
+    for column, value in (
+        ("run_id", run_id),
+        ("purpose", purpose),
+        ("status", status),
+        ("model", model),
+        ("cell_id", cell_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = "SELECT * FROM llm_calls WHERE " + " AND ".join(where) + " ORDER BY id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return list(db.query(sql, params))
+
+
+def call_models(db, project_id: int) -> list[str]:
+    return [
+        r[0] for r in db.execute("SELECT DISTINCT model FROM llm_calls WHERE project_id = ? ORDER BY 1", [project_id])
+    ]
 
 
 def get_call(db, call_id: int) -> dict | None:
