@@ -14,7 +14,7 @@ def render_model_prices(database, conn) -> None:
     st.subheader("Prices per model")
     st.caption(
         f"USD per 1M tokens. OpenAI's models are priced from a table of list prices dated {prices.PRICES_AS_OF}; "
-        'set the current price for any model here. A model without a price shows \\"cost unknown\\".'
+        "set the current price for any model here. A model without a price shows 'cost unknown'."
     )
     rows = []
     for model in conn.models:
