@@ -91,10 +91,83 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         expect(page.get_by_text("21 calls for 42 observations")).to_be_visible()
         shot(page, "3_generate_plan")
         page.get_by_role("button", name="Start run").click()
+        expect(page.get_by_role("dialog")).to_contain_text("21 calls for 42 observations")
+        page.get_by_role("button", name="Confirm and start").click()
         expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible()
         page.get_by_role("tab", name="Runs").click()
         expect(page.get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=90_000)
         expect(page.get_by_text("21 / 21")).to_be_visible()
         shot(page, "4_generate_done")
+    finally:
+        fake.stop()
+
+
+@pytest.mark.browser
+def test_confirm_a_large_run_pause_at_the_budget_raise_it_and_resume(studio_server, browser_page, db):
+    from core.generation import connections as conns
+
+    fake = FakeOpenAI(latency_s=0.05).start()
+    # Priced so that one call costs about $0.60: a $2 budget pauses the 21-call run after a few calls.
+    conns.save_connection(
+        db,
+        conns.Connection(
+            name="Priced server",
+            base_url=fake.base_url,
+            models=("fake-model",),
+            price_in_per_1m=1000.0,
+            price_out_per_1m=2000.0,
+            max_concurrency=1,
+        ),
+    )
+    page = browser_page
+    try:
+        page.goto(studio_server)
+        open_page(page, "Generate")
+        expect(page.get_by_role("heading", name="Generate · Autism DSM-5")).to_be_visible()
+        choose(page, "Models", "Priced server · fake-model")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name=re.compile("Remove Embedded SmolLM2")).click()
+        wait_idle(page)
+        for name in ("Observations per label × facet values × model", "Observations asked for per call"):
+            box = page.get_by_role("spinbutton", name=name, exact=True)
+            box.fill("2")
+            box.press("Tab")
+            wait_idle(page)
+        expect(page.get_by_text("21 calls for 42 observations")).to_be_visible()
+
+        # The confirmation: calls, tokens and cost; above $5 the amount must be typed.
+        page.get_by_role("button", name="Start run").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("21 calls for 42 observations")
+        confirm = dialog.get_by_role("button", name="Confirm and start")
+        expect(confirm).to_be_disabled()
+        prompt = dialog.get_by_text(re.compile(r"This is a large run\. Type [\d.]+ to confirm"))
+        amount = re.search(r"Type ([\d.]+) to confirm", prompt.inner_text()).group(1)
+        budget = dialog.get_by_role("spinbutton", name=re.compile("Budget for this run"))
+        budget.fill("2.00")
+        budget.press("Tab")
+        wait_idle(page)
+        typed = dialog.get_by_role("textbox", name=re.compile("Type"))
+        typed.fill(amount)
+        typed.press("Tab")
+        wait_idle(page)
+        shot(page, "5_confirm_dialog")
+        confirm.click()
+        expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible()
+
+        # The run pauses at its budget, then goes on once the budget is raised.
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.get_by_text(re.compile(r"Status: paused: budget reached"))).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Budget: $2.00")).to_be_visible()
+        shot(page, "6_budget_paused")
+        raised = page.get_by_role("spinbutton", name="New budget ($)", exact=True)
+        raised.fill("100")
+        raised.press("Tab")
+        wait_idle(page)
+        page.get_by_role("button", name="Raise budget and resume").click()
+        expect(page.get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("21 / 21")).to_be_visible()
+        expect(page.get_by_text("Budget: $100.00")).to_be_visible()
+        shot(page, "7_resumed_done")
     finally:
         fake.stop()
