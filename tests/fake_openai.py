@@ -25,6 +25,11 @@ can be injected for every request whose messages contain a marker (`rules["A2"] 
   short            an answer with one observation fewer than asked for (at least one)
   raw              the assistant content is the next of `raw_contents` (in turn): refusals, chatter, ...
 
+Batch API: POST /v1/files (multipart, purpose "batch"), GET /v1/files/{id}/content, POST /v1/batches,
+GET /v1/batches/{id}, POST /v1/batches/{id}/cancel. A batch runs every line through the same answers and
+faults as live calls, `batch_delay_s` after it was created (0: at once); lines whose answer is not 200 go
+to the error file. `batch_fail_ids` (custom ids) fail with a 500 (a partially failed batch).
+
 Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
 """
 
@@ -37,6 +42,8 @@ import re
 import threading
 import time
 from collections import deque
+from email import policy
+from email.parser import BytesParser
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -70,6 +77,10 @@ class FakeOpenAI:
         self.fixed_texts: list[str] | None = None  # when set, every answer holds these texts
         self.error_message: str | None = None  # when set, the "500" fault's error message
         self.raw_contents: list[str] = []  # the "raw" fault's answers, in turn
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_delay_s = 0.0
+        self.batch_fail_ids: set[str] = set()
         self._raw_next = 0
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
@@ -188,6 +199,94 @@ class FakeOpenAI:
         }
         return 200, {}, json.dumps(answer).encode()
 
+    # -- batch API
+
+    def add_file(self, content: bytes, purpose: str, name: str = "file.jsonl") -> dict:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = content
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": name,
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def create_batch(self, body: dict) -> dict:
+        with self._lock:
+            batch_id = f"batch_{len(self.batches) + 1}"
+            batch = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "errors": None,
+                "input_file_id": body.get("input_file_id"),
+                "completion_window": body.get("completion_window"),
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()),
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": body.get("metadata"),
+                "_ready_at": time.monotonic() + self.batch_delay_s,
+            }
+            self.batches[batch_id] = batch
+        return batch
+
+    def batch_view(self, batch_id: str) -> dict | None:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return None
+        if batch["status"] in ("validating", "in_progress") and time.monotonic() >= batch["_ready_at"]:
+            self._run_batch(batch)
+        elif batch["status"] == "validating":
+            batch["status"] = "in_progress"
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def cancel_batch(self, batch_id: str) -> dict | None:
+        batch = self.batches.get(batch_id)
+        if batch is not None and batch["status"] in ("validating", "in_progress"):
+            batch["status"] = "cancelled"
+        return self.batch_view(batch_id)
+
+    def _run_batch(self, batch: dict) -> None:
+        out, err = [], []
+        lines = self.files[batch["input_file_id"]].decode().splitlines()
+        for i, line in enumerate(lines):
+            request = json.loads(line)
+            body = request["body"]
+            fault = "500" if request["custom_id"] in self.batch_fail_ids else self._next_fault(body)
+            status, _, payload = self.completion(body, fault)
+            record = {
+                "id": f"batch_req_{i}",
+                "custom_id": request["custom_id"],
+                "response": {"status_code": status, "request_id": f"req_{i}", "body": json.loads(payload)},
+                "error": None,
+            }
+            (out if status == 200 else err).append(json.dumps(record))
+        batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
+        if out:
+            batch["output_file_id"] = self.add_file(("\n".join(out) + "\n").encode(), "batch_output")["id"]
+        if err:
+            batch["error_file_id"] = self.add_file(("\n".join(err) + "\n").encode(), "batch_output")["id"]
+        batch["status"] = "completed"
+
+
+def _multipart_file(content_type: str, raw: bytes) -> tuple[bytes, str]:
+    """(file bytes, purpose) of a multipart/form-data upload."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+    content, purpose = b"", ""
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name == "file":
+            content = part.get_payload(decode=True)
+        elif name == "purpose":
+            purpose = part.get_payload(decode=True).decode()
+    return content, purpose
+
 
 def _sentence(rng: random.Random) -> str:
     words = [rng.choice(_WORDS) for _ in range(10)] + [rng.choice(_RARE) for _ in range(4)]
@@ -230,6 +329,11 @@ def _handler(server: FakeOpenAI):
             if self.path.rstrip("/").endswith("/models"):
                 data = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "tests"}]}
                 return self._send(200, {}, json.dumps(data).encode())
+            parts = self.path.split("?")[0].strip("/").split("/")
+            if parts[-1] == "content" and parts[-3] == "files" and parts[-2] in server.files:
+                return self._send(200, {}, server.files[parts[-2]])
+            if parts[-2] == "batches" and (batch := server.batch_view(parts[-1])):
+                return self._send(200, {}, json.dumps(batch).encode())
             self._send(404, {}, _error(f"No route {self.path}", "not_found"))
 
         def do_POST(self):
@@ -237,11 +341,22 @@ def _handler(server: FakeOpenAI):
             raw = self.rfile.read(length)
             server.auth_headers.append(self.headers.get("Authorization", ""))
             server.headers.append(dict(self.headers.items()))
+            path = self.path.split("?")[0].rstrip("/")
+            if path.endswith("/files"):
+                content, purpose = _multipart_file(self.headers.get("Content-Type", ""), raw)
+                server.requests.append({"path": self.path, "body": {"purpose": purpose, "bytes": len(content)}})
+                return self._send(200, {}, json.dumps(server.add_file(content, purpose)).encode())
+            if path.endswith("/cancel") and "/batches/" in path:
+                server.requests.append({"path": self.path, "body": None})
+                batch = server.cancel_batch(path.split("/")[-2])
+                return self._send(200 if batch else 404, {}, json.dumps(batch or {}).encode())
             try:
                 body = json.loads(raw)
             except ValueError:
                 return self._send(400, {}, _error("Request body is not JSON.", "invalid_request_error"))
             server.requests.append({"path": self.path, "body": body})
+            if path.endswith("/batches"):
+                return self._send(200, {}, json.dumps(server.batch_view(server.create_batch(body)["id"])).encode())
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._send(404, {}, _error(f"No route {self.path}", "not_found"))
             fault = server._next_fault(body)

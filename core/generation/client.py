@@ -122,6 +122,30 @@ class LLMClient:
             return text.replace(self._key, "[redacted]")
         return text
 
+    # -- batch API (files and batches); failures raise the SDK's errors, described by describe_error
+
+    async def upload_batch_file(self, name: str, content: bytes) -> str:
+        uploaded = await self._sdk.files.create(file=(name, content, "application/jsonl"), purpose="batch")
+        return uploaded.id
+
+    async def create_batch(self, input_file_id: str, metadata: dict | None = None) -> dict:
+        batch = await self._sdk.batches.create(
+            input_file_id=input_file_id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            **({"metadata": metadata} if metadata else {}),
+        )
+        return batch.model_dump()
+
+    async def retrieve_batch(self, batch_id: str) -> dict:
+        return (await self._sdk.batches.retrieve(batch_id)).model_dump()
+
+    async def cancel_batch(self, batch_id: str) -> dict:
+        return (await self._sdk.batches.cancel(batch_id)).model_dump()
+
+    async def file_text(self, file_id: str) -> str:
+        return (await self._sdk.files.content(file_id)).text
+
     async def list_models(self) -> list[str]:
         page = await self._sdk.models.list()
         return sorted(m.id for m in page.data)
@@ -178,6 +202,11 @@ async def _on_response(response) -> None:
     tries = _tries.get()
     if tries:
         tries[-1] = response.status_code
+
+
+def result_from_body(body: str, status: int = 200) -> CallResult:
+    """A call's result from a chat completion body received some other way (a batch's output file)."""
+    return _read_body(body, CallResult("ok", 0, raw_response=body, http_status=status))
 
 
 def _read_body(body: str, result: CallResult) -> CallResult:

@@ -31,6 +31,7 @@ from core.text import text_key
 from db import jobs as jobq
 from db.generation import calls as call_q
 from db.generation import connections as conn_q
+from db.generation import outcomes as outcome_q
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import get_project
@@ -105,11 +106,7 @@ class RunEngine:
         return conns.from_snapshot(snapshot)
 
     def _setup(self) -> None:
-        for choice in self.run["models"]:
-            cid = int(choice["connection_id"])
-            if cid not in self.connections:
-                self.connections[cid] = self._connection(cid)
-            self.prices[(cid, choice["model"])] = prices.price_for(self.db, self.connections[cid], choice["model"])
+        self._setup_data()
         for cid, conn in self.connections.items():
             base_url = conns.endpoint(conn, self.db_path)
             api_key = conns.resolve_api_key(conn)
@@ -121,6 +118,14 @@ class RunEngine:
                 for _ in range(shards)
             ]
             self.gates[cid] = RateGate()
+
+    def _setup_data(self) -> None:
+        """Connections, prices and the duplicate index: all that storing answers needs (no network)."""
+        for choice in self.run["models"]:
+            cid = int(choice["connection_id"])
+            if cid not in self.connections:
+                self.connections[cid] = self._connection(cid)
+            self.prices[(cid, choice["model"])] = prices.price_for(self.db, self.connections[cid], choice["model"])
         # Duplicates are checked against the project's real data and every synthetic observation in it.
         self.dedupe.add_many(run_q.project_texts(self.db, self.project.id, "real"), "real")
         for text, key, run_id in run_q.project_synthetic_texts(self.db, self.project.id):
@@ -146,7 +151,7 @@ class RunEngine:
                 if self.stop_reason:
                     self._stop()
                     break
-                if run_q.add_topups(self.db, self.run_id, self.config.max_topup_calls):
+                if outcome_q.add_topups(self.db, self.run_id, self.config.max_topup_calls):
                     continue  # combinations that kept fewer than planned get more calls
                 if run_q.finish_run_if_complete(self.db, self.run_id):
                     break

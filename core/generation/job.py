@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from core.generation.batch import BatchRun
 from core.generation.embedded_server import release_embedded_server
 from core.generation.engine import RunEngine, db_file
 from core.generation.runs import progress_message
@@ -19,7 +20,9 @@ from db.generation import runs as run_q
 def run(db, job: dict) -> str:
     run_id = int(job["config"]["run_id"])
     path = db_file(db)
-    engine = RunEngine(db, run_id, job_id=job["id"], db_path=path)
+    mode = (run_q.get_run(db, run_id) or {}).get("config", {}).get("mode", "live")
+    runner = BatchRun if mode == "batch" else RunEngine
+    engine = runner(db, run_id, job_id=job["id"], db_path=path)
     jobq.log(db, job["id"], f"Generation run {run_id}: starting (attempt {job.get('attempts', 1)}).")
     try:
         counts = asyncio.run(engine.execute())

@@ -51,6 +51,10 @@ class RunConfig:
     max_cost_usd: float | None = None  # the run's budget; None: no cap (or the price is unknown)
     max_topup_calls: int = 5  # extra calls per label × facet values × model to reach the planned count
     breaker_after: int = 20  # failures of one kind in a row that stop the run
+    mode: str = "live"  # 'live' calls, or 'batch': a batch API job at batch prices
+    batch_poll_s: float = 30.0  # how often the worker asks whether a batch is done
+    batch_max_requests: int = 50_000  # OpenAI's limits per batch input file: larger runs are split
+    batch_max_bytes: int = 200 * 1024 * 1024
 
     def tokens_for(self, n: int) -> int:
         return self.max_tokens or 80 + 90 * n
@@ -185,7 +189,7 @@ def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig)
                 "observations": observations,
                 "tokens_in": tokens_in,
                 "tokens_out": tokens_out,
-                "cost_usd": prices.cost_or_none(price, tokens_in, tokens_out),
+                "cost_usd": prices.cost_or_none(price, tokens_in, tokens_out, batch=config.mode == "batch"),
                 "batch_cost_usd": prices.cost_or_none(price, tokens_in, tokens_out, batch=True),
                 "price": price.source if price else "unknown",
             }

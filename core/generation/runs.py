@@ -82,7 +82,7 @@ def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConf
     run_id, created = run_q.create_run(
         db, project.id, version_id, plan.models, asdict(plan), stored_config, cells, title, key, config.max_cost_usd
     )
-    if created:
+    if created and config.mode != "file":  # a request file for elsewhere waits for its results file
         _enqueue(db, run_id, project.id, title, len(cells))
     return run_id
 

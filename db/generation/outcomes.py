@@ -4,6 +4,9 @@ set aside as not observations (refusals, chatter, echoed instructions)."""
 from __future__ import annotations
 
 import json
+import math
+
+from db.connection import immediate, now_utc
 
 
 def combination_outcomes(db, run_id: int) -> list[dict]:
@@ -65,3 +68,32 @@ def duplicate_scope(db, project_id: int, run_id: int) -> dict:
         [run_id, run_id, project_id],
     ).fetchone()
     return {"real": real, "other_synthetic": synthetic, "other_runs": runs}
+
+
+def add_topups(db, run_id: int, max_topup_calls: int) -> int:
+    """Queue more calls for each label × facet values × model that kept fewer observations than planned
+    (every cell done, none failed), at most `max_topup_calls` per combination. Returns how many were added."""
+    now = now_utc()
+    added = 0
+    with immediate(db):
+        plan = json.loads(db.execute("SELECT plan_json FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0])
+        per_cell, per_call = int(plan.get("per_cell", 0)), max(1, int(plan.get("per_call", 1)))
+        combos = db.execute(
+            "SELECT label_code, facets_json, connection_id, model, SUM(n_kept), SUM(status = 'queued'),"
+            " SUM(status = 'failed'), SUM(is_topup), MAX(cell_index) FROM generation_cells WHERE run_id = ?"
+            " GROUP BY label_code, facets_json, connection_id, model",
+            [run_id],
+        ).fetchall()
+        for label, facets_json, cid, model, kept, queued, failed, topups, last in combos:
+            short = per_cell - kept
+            allowed = max_topup_calls - topups
+            if queued or failed or short <= 0 or allowed <= 0:
+                continue
+            for i in range(min(allowed, math.ceil(short / per_call))):
+                n = min(per_call, short - i * per_call)
+                added += db.execute(
+                    "INSERT OR IGNORE INTO generation_cells (run_id, label_code, facets_json, connection_id, model,"
+                    " cell_index, n_requested, is_topup, updated_utc) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                    [run_id, label, facets_json, cid, model, last + 1 + i, n, now],
+                ).rowcount
+    return added

@@ -218,3 +218,45 @@ def m005_cost_safety(db):
     # A connection to a remote endpoint that may receive real observations as few-shot examples is
     # acknowledged once by the user.
     db.execute("ALTER TABLE llm_connections ADD COLUMN privacy_ack_utc TEXT")
+
+
+@migrations()
+def m006_batches(db):
+    # A run sent through a batch API: one row per uploaded request file. The provider's batch id is stored as
+    # soon as the batch exists, so a restarted job polls it instead of sending (and paying for) it again.
+    db.execute(
+        """
+        CREATE TABLE generation_batches (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES generation_runs(id) ON DELETE CASCADE,
+            provider_batch_id TEXT,          -- e.g. batch_abc123; NULL for a file run elsewhere (vllm run-batch)
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            status TEXT NOT NULL,            -- the provider's: validating, in_progress, completed, failed, ...
+            n_requests INTEGER NOT NULL,
+            n_ok INTEGER NOT NULL DEFAULT 0,
+            n_failed INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            ingested_utc TEXT,               -- when its results were stored (a batch is read once)
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_batches_run ON generation_batches(run_id)")
+    # Which cell attempt each request line is (custom_id), so results map back to their cells.
+    db.execute(
+        """
+        CREATE TABLE generation_batch_requests (
+            custom_id TEXT PRIMARY KEY,
+            batch_id INTEGER REFERENCES generation_batches(id) ON DELETE CASCADE,
+            run_id INTEGER NOT NULL REFERENCES generation_runs(id) ON DELETE CASCADE,
+            cell_id INTEGER NOT NULL REFERENCES generation_cells(id) ON DELETE CASCADE,
+            body_json TEXT NOT NULL,         -- the request body exactly as written to the file
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX generation_batch_requests_batch ON generation_batch_requests(batch_id)")
+    db.execute("CREATE INDEX generation_batch_requests_cell ON generation_batch_requests(cell_id)")
