@@ -151,3 +151,23 @@ def test_request_file_round_trip_through_a_results_file_made_elsewhere(study):
     assert run_q.get_run(db, run_id)["status"] == "done"
     again = batches.ingest_results_file(db, run_id, content)  # the same file twice stores nothing twice
     assert again["stored"] == 0 and len(run_q.run_observations(db, run_id)) == 8
+
+
+def test_generate_page_shows_a_file_run_with_its_request_file(study):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    db = study["db"]
+    plan = small_plan(study, labels=("A2",), genders=("boy",), per_cell=2, per_call=2)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, replace(FAST, mode="file"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.session_state["project_id"] = study["project"].id
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    at.button(key=f"batch_prepare_{run_id}").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [b["status"] for b in batch_q.run_batches(db, run_id)] == ["exported"]
+    assert any(b.label == "Download requests.jsonl" for b in at.get("download_button"))
+    assert any("vllm run-batch" in c.value for c in at.caption)

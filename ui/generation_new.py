@@ -3,6 +3,8 @@ threshold), acknowledge where real examples would go, start it once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -53,6 +55,18 @@ def render_new_run(project, database) -> None:
                 )
             ),
         )
+        mode = st.radio(
+            "How to send",
+            ["live", "batch", "file"],
+            format_func={
+                "live": "Live calls",
+                "batch": "Batch API (OpenAI: half price, results within 24 h)",
+                "file": "Request file to run elsewhere (vllm run-batch), results uploaded here",
+            }.get,
+            horizontal=True,
+            key="gen_mode",
+        )
+        config = replace(config, mode=mode)
         t1, t2 = st.columns(2)
         above_usd = t1.number_input(
             "Type the amount to confirm runs above ($)", 0.0, 1e6, gen.CONFIRM_ABOVE_USD, key="gen_confirm_usd"
@@ -153,6 +167,4 @@ def _confirm(project, version_id, plan, config, title, est, above_usd, above_cal
 
 
 def _with_budget(config, budget):
-    from dataclasses import replace
-
     return replace(config, max_cost_usd=float(budget) if budget else None)

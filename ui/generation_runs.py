@@ -12,6 +12,7 @@ from core.generation.export import export_csv, export_jsonl, observation_table
 from db.generation import outcomes as outcome_q
 from db.generation import runs as run_q
 from ui.common import db, plain
+from ui.generation_batches import render_batches
 
 
 def render_runs(project, database) -> None:
@@ -24,6 +25,7 @@ def render_runs(project, database) -> None:
         st.session_state["gen_run"] = runs[0]["id"]
     run_id = st.selectbox("Run", list(run_names), format_func=run_names.get, key="gen_run")
     _live(run_id)
+    render_batches(database, run_id)
     _outcomes(project, database, run_id)
     _browse(database, run_id)
 
