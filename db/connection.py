@@ -43,8 +43,12 @@ def connect(path: str | Path | None = None, migrate: bool = True) -> sqlite_util
 
 @contextmanager
 def immediate(db: sqlite_utils.Database):
-    """A write transaction taken up front, so read-then-write cannot race another writer."""
+    """A write transaction taken up front, so read-then-write cannot race another writer. Inside a
+    transaction already open (a batch of results stored at once) it joins that one."""
     conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield db

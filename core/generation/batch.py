@@ -24,13 +24,14 @@ from core.generation.prompts import build_messages, cell_key
 from core.generation.requests import call_row, call_seed, first_shape, request_params
 from core.generation.safety import BUDGET_REASON, fatal_problem
 from db import jobs as jobq
-from db.connection import now_utc
+from db.connection import immediate, now_utc
 from db.generation import batches as batch_q
 from db.generation import calls as call_q
 from db.generation import outcomes as outcome_q
 from db.generation import runs as run_q
 
 DONE = ("completed", "failed", "expired", "cancelled")
+INGEST_CHUNK = 500
 
 
 def split_lines(lines: list[dict], max_requests: int, max_bytes: int) -> list[list[dict]]:
@@ -227,27 +228,33 @@ class BatchRun(RunEngine):
         """Store a batch's results (output and error lines, in any order); lines of cells already stored are
         skipped, so reading a file twice stores nothing twice. Returns (answers stored, lines failed)."""
         requests = batch_q.requests_of(self.db, self.run_id)
+        cells = {c["id"]: c for c in run_q.run_cells(self.db, self.run_id)}
         ok = failed = 0
-        for raw in text.splitlines():
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                failed += 1
-                continue
-            request = requests.get(record.get("custom_id")) if isinstance(record, dict) else None
-            if request is None:
-                failed += 1
-                continue
-            cell = run_q.get_cell(self.db, request["cell_id"])
-            if cell is None or cell["status"] != "queued":
-                continue
-            if self._ingest_line(cell, request, record):
-                ok += 1
-            else:
-                failed += 1
+        lines = [raw for raw in text.splitlines() if raw.strip()]
+        # Stored in transactions of many lines: one commit per line would cost more than the rest together.
+        for start in range(0, len(lines), INGEST_CHUNK):
+            with immediate(self.db):
+                for raw in lines[start : start + INGEST_CHUNK]:
+                    stored = self._ingest_raw(raw, requests, cells)
+                    ok += stored is True
+                    failed += stored is False
         return ok, failed
+
+    def _ingest_raw(self, raw: str, requests: dict, cells: dict) -> bool | None:
+        """True: an answer stored; False: a line that failed; None: a line of a cell already stored."""
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return False
+        request = requests.get(record.get("custom_id")) if isinstance(record, dict) else None
+        if request is None:
+            return False
+        cell = cells.get(request["cell_id"])
+        if cell is None or cell["status"] != "queued":
+            return None
+        stored = self._ingest_line(cell, request, record)
+        cell.update(run_q.get_cell(self.db, cell["id"]))  # its status and tries, for a later line
+        return stored
 
     def _ingest_line(self, cell: dict, request: dict, record: dict) -> bool:
         body = json.loads(request["body_json"])

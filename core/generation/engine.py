@@ -92,6 +92,7 @@ class RunEngine:
         self.budget = Budget(self.run["max_cost_usd"], run_q.run_counts(db, run_id)["cost_usd"])
         self.breaker = Breaker(self.config.breaker_after)
         self.stop_reason: str | None = None  # set when the budget is reached or the breaker trips
+        self._screens: dict[tuple[str, str], Screen] = {}
         self.cancelled = False
 
     # -- setup
@@ -244,8 +245,12 @@ class RunEngine:
         return Slot(cell["label_code"], json.loads(cell["facets_json"]), cell["n_requested"], examples)
 
     def _screen(self, cell: dict, messages: list[dict]) -> Screen:
-        label = next((lb for lb in self.project.labels if lb.code == cell["label_code"]), None)
-        return Screen(messages, [label.description, label.name] if label else [])
+        # Cells of one label × facet values share their prompt (unless few-shot examples differ): one screen each.
+        key = (cell["label_code"], json.dumps(messages, sort_keys=True))
+        if key not in self._screens:
+            label = next((lb for lb in self.project.labels if lb.code == cell["label_code"]), None)
+            self._screens[key] = Screen(messages, [label.description, label.name] if label else [])
+        return self._screens[key]
 
     async def _process(self, cell: dict, client: LLMClient) -> None:
         cid, model = cell["connection_id"], cell["model"]

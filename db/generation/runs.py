@@ -152,6 +152,10 @@ def get_cell(db, cell_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def run_cells(db, run_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM generation_cells WHERE run_id = ? ORDER BY id", [run_id]))
+
+
 def queued_cells(db, run_id: int) -> list[dict]:
     # Interleave labels, facets and models (index first) so a partial run covers the whole plan.
     return list(
