@@ -14,6 +14,7 @@ from core.generation import privacy, prompts
 from core.generation import runs as gen
 from db.generation import templates as template_q
 from ui.common import db, plain
+from ui.synthetic_import import render_synthetic_import
 
 
 def render_new_run(project, database) -> None:
@@ -21,6 +22,7 @@ def render_new_run(project, database) -> None:
     versions = template_q.project_versions(database, project.id)
     if not versions:
         st.info("Create a prompt template first (Prompt Studio).")
+        render_synthetic_import(project, database)
         return
     labels_of = {v["id"]: f"{v['template_name']} v{v['version']} · {v['note'] or '—'}" for v in versions}
     version_id = st.selectbox("Template version", list(labels_of), format_func=labels_of.get, key="gen_version")
@@ -103,6 +105,7 @@ def render_new_run(project, database) -> None:
         _confirm(project, version_id, plan, config, title, est, above_usd, above_calls)
     if message := st.session_state.pop("gen_started", None):
         st.success(message)
+    render_synthetic_import(project, database)
 
 
 def _plan(project, models) -> planning.Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from db.connection import immediate, now_utc
+from db.generation.imported import IMPORTED_TEMPLATE  # imported runs' placeholder: not a template to edit or run
 
 
 def list_templates(db, project_id: int) -> list[dict]:
@@ -11,9 +12,9 @@ def list_templates(db, project_id: int) -> list[dict]:
             """
             SELECT t.id, t.name, t.created_utc, MAX(v.version) AS latest_version, COUNT(v.id) AS versions
             FROM prompt_templates t LEFT JOIN template_versions v ON v.template_id = t.id
-            WHERE t.project_id = ? GROUP BY t.id ORDER BY t.id
+            WHERE t.project_id = ? AND t.name != ? GROUP BY t.id ORDER BY t.id
             """,
-            [project_id],
+            [project_id, IMPORTED_TEMPLATE],
         )
     )
 
@@ -24,7 +25,9 @@ def get_template(db, template_id: int) -> dict | None:
 
 
 def count_templates(db, project_id: int) -> int:
-    return db.execute("SELECT COUNT(*) FROM prompt_templates WHERE project_id = ?", [project_id]).fetchone()[0]
+    return db.execute(
+        "SELECT COUNT(*) FROM prompt_templates WHERE project_id = ? AND name != ?", [project_id, IMPORTED_TEMPLATE]
+    ).fetchone()[0]
 
 
 def create_template(db, project_id: int, name: str, system: str, user: str, note: str = "") -> int:
@@ -93,8 +96,8 @@ def project_versions(db, project_id: int) -> list[dict]:
             """
             SELECT v.id, v.version, v.note, v.created_utc, t.name AS template_name, t.id AS template_id
             FROM template_versions v JOIN prompt_templates t ON t.id = v.template_id
-            WHERE t.project_id = ? ORDER BY t.id, v.version DESC
+            WHERE t.project_id = ? AND t.name != ? ORDER BY t.id, v.version DESC
             """,
-            [project_id],
+            [project_id, IMPORTED_TEMPLATE],
         )
     )

@@ -260,3 +260,21 @@ def m006_batches(db):
     )
     db.execute("CREATE INDEX generation_batch_requests_batch ON generation_batch_requests(batch_id)")
     db.execute("CREATE INDEX generation_batch_requests_cell ON generation_batch_requests(cell_id)")
+
+
+@migrations()
+def m007_imported_synthetic(db):
+    # Synthetic observations made elsewhere and imported as a run of their own: the file's other columns
+    # (the prompt, the generator's settings, ids) are kept with each observation.
+    db.execute(
+        """
+        CREATE TABLE observation_provenance (
+            observation_id INTEGER PRIMARY KEY REFERENCES observations(id) ON DELETE CASCADE,
+            run_id INTEGER NOT NULL REFERENCES generation_runs(id) ON DELETE CASCADE,
+            row_number INTEGER NOT NULL,     -- the row in the imported file (spreadsheet row or JSONL line)
+            prompt TEXT,
+            provenance_json TEXT NOT NULL    -- every other column of the row, as in the file
+        )
+        """
+    )
+    db.execute("CREATE INDEX observation_provenance_run ON observation_provenance(run_id)")
