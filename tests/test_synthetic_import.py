@@ -105,3 +105,12 @@ def test_an_imported_run_adds_no_template_to_pick(study):
     assert report.ok
     assert [v["id"] for v in template_q.project_versions(db, project.id)] == before
     assert template_q.count_templates(db, project.id) == 1
+
+
+def test_an_imported_run_is_offered_for_training_like_a_generated_one(study):
+    from db.review.answers import synthetic_for_training
+
+    db, project = study["db"], study["project"]
+    report = import_synthetic(db, project, io.BytesIO(GOOD_CSV.encode()), SyntheticImportSettings(), "made.csv")
+    rows = synthetic_for_training(db, project.id, [report.run_id])
+    assert sorted(r["text"] for r in rows) == sorted(o["text"] for o in run_q.run_observations(db, report.run_id))
