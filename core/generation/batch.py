@@ -21,7 +21,7 @@ from core.generation.engine import RunEngine
 from core.generation.parsing import parse_response
 from core.generation.plan import approx_tokens
 from core.generation.prompts import build_messages, cell_key
-from core.generation.requests import call_row, call_seed, first_shape, request_params
+from core.generation.requests import call_row, first_shape, request_params, try_seed
 from core.generation.safety import BUDGET_REASON, fatal_problem
 from db import jobs as jobq
 from db.connection import immediate, now_utc
@@ -76,11 +76,11 @@ class BatchRun(RunEngine):
                 run_q.fail_cell(self.db, cell["id"], str(exc))
                 continue
             conn = self.connections[cell["connection_id"]]
-            seed = call_seed(
-                self.config, cell_key(cell["label_code"], cell["facets_json"], cell["model"], cell["cell_index"])
-            )
-            params = request_params(self.config, cell["n_requested"], first_shape(conn), seed)
+            key = cell_key(cell["label_code"], cell["facets_json"], cell["model"], cell["cell_index"])
             try_no = batch_q.attempts_sent(self.db, cell["id"]) + 1
+            params = request_params(
+                self.config, cell["n_requested"], first_shape(conn), try_seed(self.config, key, try_no)
+            )
             lines.append(
                 {
                     "custom_id": f"run{self.run_id}-cell{cell['id']}-try{try_no}",

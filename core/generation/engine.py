@@ -24,7 +24,7 @@ from core.generation.dedupe import Deduper
 from core.generation.parsing import parse_response
 from core.generation.plan import RunConfig, approx_tokens
 from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
-from core.generation.requests import RequestShape, adapt, call_row, call_seed, first_shape, request_params
+from core.generation.requests import RequestShape, adapt, call_row, first_shape, request_params, try_seed
 from core.generation.runs import progress_message
 from core.generation.safety import BUDGET_REASON, Breaker, Budget, failure_kind, fatal_problem
 from core.text import text_key
@@ -270,7 +270,7 @@ class RunEngine:
                 self._store(cell, logged["id"], parsed.method, parsed.observations, screen)
                 return
             call_q.record_parse(self.db, logged["id"], parsed.method, 0, parsed.error)
-        seed = call_seed(self.config, cell_key(cell["label_code"], cell["facets_json"], model, cell["cell_index"]))
+        key = cell_key(cell["label_code"], cell["facets_json"], model, cell["cell_index"])
         attempt = cell["attempts"]
         tries = 0
         while tries < self.config.max_attempts:
@@ -280,7 +280,7 @@ class RunEngine:
             if self.stop_reason or self.cancelled:
                 return  # the cell stays queued
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
-            params = request_params(self.config, slot.n, shape, seed)
+            params = request_params(self.config, slot.n, shape, try_seed(self.config, key, attempt))
             worst = prices.cost_or_none(price, approx_tokens(messages), params.get(shape.token_param))
             if not self.budget.reserve(worst):
                 self._halt(BUDGET_REASON)

@@ -55,6 +55,12 @@ def call_seed(config: RunConfig, key: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def try_seed(config: RunConfig, key: str, attempt: int) -> int:
+    """The seed of one try of a cell: the cell's seed first, then another per retry (a server that honours
+    seeds would otherwise repeat the answer that failed)."""
+    return call_seed(config, key if attempt <= 1 else f"{key}|try{attempt}")
+
+
 def request_params(config: RunConfig, n: int, shape: RequestShape, seed: int | None = None) -> dict:
     params = {shape.token_param: config.tokens_for(n)}
     if shape.temperature:
