@@ -123,7 +123,7 @@ def test_confirm_a_large_run_pause_at_the_budget_raise_it_and_resume(studio_serv
     try:
         page.goto(studio_server)
         open_page(page, "Generate")
-        expect(page.get_by_role("heading", name="Generate · Autism DSM-5")).to_be_visible()
+        expect(page.get_by_role("heading", name="Generate · Autism DSM-5")).to_be_visible(timeout=60_000)
         choose(page, "Models", "Priced server · fake-model")
         page.keyboard.press("Escape")
         page.get_by_role("button", name=re.compile("Remove Embedded SmolLM2")).click()

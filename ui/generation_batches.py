@@ -16,7 +16,7 @@ def render_batches(database, run_id: int) -> None:
     run = run_q.get_run(database, run_id)
     mode = run["config"].get("mode", "live")
     rows = batch_q.run_batches(database, run_id)
-    if mode == "live" and not rows:
+    if mode == "imported" or (mode == "live" and not rows):
         return
     with st.expander("Batches", expanded=mode != "live"):
         if rows:

@@ -19,7 +19,7 @@ from core.generation import prices
 from core.generation.client import CallResult, describe_error, result_from_body
 from core.generation.engine import RunEngine
 from core.generation.parsing import parse_response
-from core.generation.plan import approx_tokens
+from core.generation.plan import worst_case_prompt_tokens
 from core.generation.prompts import build_messages, cell_key
 from core.generation.requests import call_row, first_shape, request_params, try_seed
 from core.generation.safety import BUDGET_REASON, fatal_problem
@@ -116,10 +116,11 @@ class BatchRun(RunEngine):
                 if self.cancelled:
                     await self._cancel_remote()
                     raise jobq.Cancelled()
-                if self.stop_reason:
-                    self._stop()
-                    break
+                # A paused or stopped run still reads the batches already sent (they are paid for).
                 if not [b for b in batch_q.unfinished_batches(self.db, self.run_id) if b["provider_batch_id"]]:
+                    if self.stop_reason:
+                        self._stop()
+                        break
                     if await self._submit():
                         continue
                     if self.stop_reason:
@@ -156,7 +157,7 @@ class BatchRun(RunEngine):
         for line in lines:
             body = line["body"]
             tokens_out = body.get("max_tokens") or body.get("max_completion_tokens")
-            worst = prices.cost_or_none(price, approx_tokens(body["messages"]), tokens_out, batch=True)
+            worst = prices.cost_or_none(price, worst_case_prompt_tokens(body["messages"]), tokens_out, batch=True)
             if not self.budget.reserve(worst):
                 self._halt(BUDGET_REASON)
                 break

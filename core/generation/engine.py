@@ -22,7 +22,7 @@ from core.generation.cleaning import Screen, screen_texts
 from core.generation.client import LLMClient
 from core.generation.dedupe import Deduper
 from core.generation.parsing import parse_response
-from core.generation.plan import RunConfig, approx_tokens
+from core.generation.plan import RunConfig, worst_case_prompt_tokens
 from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
 from core.generation.requests import RequestShape, adapt, call_row, first_shape, request_params, try_seed
 from core.generation.runs import progress_message
@@ -281,7 +281,7 @@ class RunEngine:
                 return  # the cell stays queued
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
             params = request_params(self.config, slot.n, shape, try_seed(self.config, key, attempt))
-            worst = prices.cost_or_none(price, approx_tokens(messages), params.get(shape.token_param))
+            worst = prices.cost_or_none(price, worst_case_prompt_tokens(messages), params.get(shape.token_param))
             if not self.budget.reserve(worst):
                 self._halt(BUDGET_REASON)
                 return

@@ -161,6 +161,11 @@ def approx_tokens(messages: list[dict]) -> int:
     return sum(len(m["content"]) // CHARS_PER_TOKEN + 4 for m in messages)
 
 
+def worst_case_prompt_tokens(messages: list[dict]) -> int:
+    """A prompt's tokens counted high (for budget reservations): 2 characters per token."""
+    return sum(len(m["content"]) // 2 + 8 for m in messages)
+
+
 def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig) -> Estimate:
     """Calls, tokens and cost before starting: prompts rendered for real, answers sized from earlier calls."""
     rows, combos = [], plan.combos(project)
