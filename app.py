@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.access import gate
 from ui.common import sidebar_project_picker, start_background
 
 # A local image: a Material icon as page_icon makes the browser fetch the favicon from fonts.gstatic.com.
@@ -11,6 +12,15 @@ ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
 st.set_page_config(page_title="Synthetic Observation Studio", page_icon=ICON, layout="wide")
 
 start_background()
+
+# In review-sharing mode nothing below runs for a session without the password or an invite link.
+access = gate()
+if access.role == "reviewer":
+    # An invite opens one page, for its sample, as its reviewer: no sidebar, no other page, no download.
+    st.navigation(
+        [st.Page("pages/invite.py", title="Review", url_path="review", default=True)], position="hidden"
+    ).run()
+    st.stop()
 
 nav = st.navigation(
     {

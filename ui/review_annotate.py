@@ -18,6 +18,16 @@ from ui.common import db
 NAV_KEYS = {"j", "k", "s", "n", "g", "r"}
 
 
+REVIEW_CSS = """
+<style>
+.st-key-rv_keys { display: none !important; }
+.rv-text { font-size: 1.45rem; line-height: 1.6; white-space: pre-wrap; padding: 1.1rem 1.3rem;
+  border-left: 5px solid #1565c0; border-radius: 0.4rem; background: rgba(21, 101, 192, 0.06); }
+.rv-legend kbd, .rv-legend code { font-size: 0.8rem; }
+</style>
+"""
+
+
 def _fail(exc: Exception) -> None:
     st.session_state["rv_error"] = str(exc)
 

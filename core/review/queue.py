@@ -91,8 +91,8 @@ def resume_position(states: list[dict]) -> int | None:
 
 
 def load_item(db, project: Project, sample_id: int, reviewer_id: int, position: int) -> ItemView | None:
-    total = sample_q.sample_size(db, sample_id)
-    row = sample_q.item_at(db, sample_id, position)
+    total = sample_q.queue_size(db, sample_id, reviewer_id)
+    row = sample_q.queue_item_at(db, sample_id, reviewer_id, position)
     if row is None:
         return None
     codes = json.loads(row["labels_json"])

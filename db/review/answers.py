@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from db.connection import now_utc
+from db.review.assignments import IN_QUEUE
 
 # Verdict names with a meaning for training sets; other verdicts (e.g. "missing labels") neither
 # accept nor reject an observation.
@@ -66,18 +67,19 @@ def answer_history(db, item_id: int, reviewer_id: int) -> list[dict]:
 
 
 def queue_states(db, sample_id: int, reviewer_id: int) -> list[dict]:
-    """Per position: whether this reviewer's current answer has a verdict, or was skipped."""
+    """Per position of this reviewer's queue: whether their current answer has a verdict, or was skipped."""
     return list(
         db.query(
-            """
-            SELECT i.position, r.verdict IS NOT NULL AS answered, COALESCE(r.skipped, 0) AS skipped
+            f"""
+            SELECT ROW_NUMBER() OVER (ORDER BY i.position) - 1 AS position,
+                   r.verdict IS NOT NULL AS answered, COALESCE(r.skipped, 0) AS skipped
             FROM sample_items i
             LEFT JOIN reviews r ON r.id = (
-                SELECT MAX(id) FROM reviews WHERE item_id = i.id AND reviewer_id = ?
+                SELECT MAX(id) FROM reviews WHERE item_id = i.id AND reviewer_id = :reviewer
             )
-            WHERE i.sample_id = ? ORDER BY i.position
+            WHERE i.sample_id = :sample AND {IN_QUEUE} ORDER BY i.position
             """,
-            [reviewer_id, sample_id],
+            {"reviewer": reviewer_id, "sample": sample_id},
         )
     )
 

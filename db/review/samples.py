@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from db.connection import immediate, now_utc
+from db.review.assignments import IN_QUEUE
 
 
 def add_reviewer(db, project_id: int, name: str) -> int:
@@ -161,17 +162,32 @@ def sample_size(db, sample_id: int) -> int:
 
 def item_at(db, sample_id: int, position: int) -> dict | None:
     """One item with its observation's text and intended labels (provenance is not shown to reviewers)."""
+    rows = list(db.query(f"{_ITEM_SELECT} WHERE i.sample_id = ? AND i.position = ?", [sample_id, position]))
+    return rows[0] if rows else None
+
+
+def queue_size(db, sample_id: int, reviewer_id: int) -> int:
+    return db.execute(
+        f"SELECT COUNT(*) FROM sample_items i WHERE i.sample_id = :sample AND {IN_QUEUE}",
+        {"sample": sample_id, "reviewer": reviewer_id},
+    ).fetchone()[0]
+
+
+def queue_item_at(db, sample_id: int, reviewer_id: int, index: int) -> dict | None:
+    """The item at `index` of this reviewer's queue (their assigned items, or all when none are assigned)."""
     rows = list(
         db.query(
-            """
-            SELECT i.id AS item_id, i.position, i.is_real, o.id AS observation_id, o.text, o.labels_json
-            FROM sample_items i JOIN observations o ON o.id = i.observation_id
-            WHERE i.sample_id = ? AND i.position = ?
-            """,
-            [sample_id, position],
+            f"{_ITEM_SELECT} WHERE i.sample_id = :sample AND {IN_QUEUE} ORDER BY i.position LIMIT 1 OFFSET :index",
+            {"sample": sample_id, "reviewer": reviewer_id, "index": max(0, int(index))},
         )
     )
     return rows[0] if rows else None
+
+
+_ITEM_SELECT = """
+    SELECT i.id AS item_id, i.position, i.is_real, o.id AS observation_id, o.text, o.labels_json
+    FROM sample_items i JOIN observations o ON o.id = i.observation_id
+"""
 
 
 def intended_labels(db, item_id: int) -> tuple[str, ...]:
