@@ -6,6 +6,7 @@ What a session was granted lives in its server-side session state, never in anyt
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -125,3 +126,38 @@ def reviewer_invite() -> invites.Invite:
     if invite is None:
         st.stop()
     return invite
+
+
+def still_allowed() -> bool:
+    """For what runs without app.py's gate (a fragment's rerun, a widget's callback): the session's grant,
+    checked again now, so a revoked or expired invite stops working at the next keypress."""
+    if not _sharing():
+        return True
+    held = st.session_state.get(_KEY) or {}
+    if held.get("role") == "researcher":
+        return True
+    if held.get("role") != "reviewer":
+        return False
+    conn = connect(migrate=False)
+    try:
+        return invites.still_valid(conn, held["invite_id"]) is not None
+    finally:
+        conn.conn.close()
+
+
+def when_allowed(callback):
+    """A widget callback that does nothing for a session whose grant has ended."""
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        if still_allowed():
+            return callback(*args, **kwargs)
+        return None
+
+    return guarded
+
+
+def guard_fragment() -> None:
+    """First line of a fragment: a session whose grant has ended reruns the whole app, i.e. meets the gate."""
+    if not still_allowed():
+        st.rerun(scope="app")

@@ -34,6 +34,9 @@ def streamlit_command(address: str, port: int) -> list[str]:
         "none",
         "--client.toolbarMode",
         "minimal",
+        # Streamlit's JSON-over-HTTP agent API stays off: reviewers use the browser page only.
+        "--server.enableAgentApi",
+        "false",
     ]
 
 
