@@ -264,7 +264,7 @@ def test_password_guessing_is_slowed_and_logged_and_the_researcher_gets_in(share
     settled(page)
     page.get_by_label("Researcher password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()  # the address asked for
     expect(page.get_by_test_id("stSidebar")).to_be_visible()
     db = connect(shared_server["db"], migrate=False)
     outcomes = list(
@@ -300,7 +300,8 @@ def test_refuses_to_serve_beyond_loopback_without_a_password(tmp_path, browser_p
     proc, base = start_streamlit(tmp_path / "studio.db", tmp_path / "streamlit.log", address="0.0.0.0")
     try:
         browser_page.goto(base.replace("127.0.0.1", "127.0.0.2") + "/data")
-        expect(browser_page.get_by_text("Refusing to serve on 0.0.0.0: no researcher password is set")).to_be_visible()
+        refusal = browser_page.get_by_text("Refusing to serve on 0.0.0.0: no researcher password is set")
+        expect(refusal).to_be_visible(timeout=90_000)  # the first run seeds the database
         settled(browser_page)
         expect(browser_page.get_by_test_id("stSidebar")).to_have_count(0)
         expect(browser_page.get_by_label("Researcher password")).to_have_count(0)

@@ -34,25 +34,40 @@ def _sharing() -> bool:
     return rules.sharing_on(st.get_option("server.address"))
 
 
-def _refuse(message: str) -> None:
+def _signed_out() -> None:
+    """No page list for a session outside: without this, a server's first run lists the pages/ scripts."""
+
+
+def _hide_pages(url_paths: list[str]) -> None:
+    """Every page's address shows the same sign-in (no "page not found"); after signing in, the same address
+    opens the real page."""
+    blank = [st.Page(_signed_out, title="Synthetic Observation Studio", url_path="sign-in", default=True)]
+    blank += [st.Page(_signed_out, title="Synthetic Observation Studio", url_path=p) for p in url_paths if p]
+    st.navigation(blank, position="hidden")
+
+
+def _refuse(message: str, url_paths: list[str]) -> None:
+    _hide_pages(url_paths)
     st.title("Synthetic Observation Studio")
     st.error(message)
     st.stop()
 
 
-def _as_reviewer(conn, token: str) -> Access:
+def _as_reviewer(conn, token: str, url_paths: list[str]) -> Access:
     held = st.session_state.get(_KEY) or {}
     if held.get("role") == "reviewer" and held.get("token_sha256") == invites.token_hash(token):
         invite = invites.still_valid(conn, held["invite_id"])
         if invite is None:
             st.session_state.pop(_KEY, None)
-            _refuse("This invite link is no longer valid: it has expired or been revoked. Ask the researcher.")
+            _refuse(
+                "This invite link is no longer valid: it has expired or been revoked. Ask the researcher.", url_paths
+            )
         return Access("reviewer", invite)
     outcome = rules.try_invite(conn, _client(), token)
     if not outcome.ok:
         st.session_state.pop(_KEY, None)
         time.sleep(rules.FAILURE_DELAY_S)
-        _refuse(outcome.message)
+        _refuse(outcome.message, url_paths)
     st.session_state[_KEY] = {
         "role": "reviewer",
         "invite_id": outcome.invite.id,
@@ -61,7 +76,8 @@ def _as_reviewer(conn, token: str) -> Access:
     return Access("reviewer", outcome.invite)
 
 
-def _sign_in(conn, password_hash: str) -> None:
+def _sign_in(conn, password_hash: str, url_paths: list[str]) -> None:
+    _hide_pages(url_paths)
     st.title("Synthetic Observation Studio")
     st.caption("This studio is shared for review. Reviewers: open the invite link you were sent.")
     with st.form("access_sign_in", clear_on_submit=True):
@@ -77,19 +93,20 @@ def _sign_in(conn, password_hash: str) -> None:
     st.stop()
 
 
-def gate() -> Access:
-    """What this session may do; stops the script (after a sign-in box or a refusal) when it may do nothing."""
+def gate(url_paths: list[str]) -> Access:
+    """What this session may do; stops the script (after a sign-in box or a refusal) when it may do nothing.
+    `url_paths` are the app's pages: their addresses show the sign-in too."""
     address = st.get_option("server.address")
     if not rules.sharing_on(address):
         return Access("local")
     password_hash = passwords.configured_hash()
     if line := rules.refusal(address, password_hash):
-        _refuse(line)
+        _refuse(line, url_paths)
     conn = connect(migrate=False)
     try:
         token = st.query_params.get("invite")
         if token:
-            return _as_reviewer(conn, token)
+            return _as_reviewer(conn, token, url_paths)
         held = st.session_state.get(_KEY) or {}
         if held.get("role") == "researcher":
             return Access("researcher")
@@ -97,9 +114,12 @@ def gate() -> Access:
             invite = invites.still_valid(conn, held["invite_id"])
             if invite is None:
                 st.session_state.pop(_KEY, None)
-                _refuse("This invite link is no longer valid: it has expired or been revoked. Ask the researcher.")
+                _refuse(
+                    "This invite link is no longer valid: it has expired or been revoked. Ask the researcher.",
+                    url_paths,
+                )
             return Access("reviewer", invite)
-        _sign_in(conn, password_hash)
+        _sign_in(conn, password_hash, url_paths)
     finally:
         conn.conn.close()
     return Access("local")  # not reached: _sign_in stops
