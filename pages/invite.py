@@ -12,15 +12,15 @@ from ui.review_annotate import REVIEW_CSS, annotate, keyboard
 
 ensure_shell("reviewer")
 
+st.html(REVIEW_CSS)
+head, guide = st.columns([4, 1], vertical_alignment="bottom")
+head.title("Review")
 invite = reviewer_invite()
 conn = db()
 project = get_project(conn, invite.project_id)
 sample = sample_q.get_sample(conn, invite.sample_id)
 name = next((r["name"] for r in sample_q.list_reviewers(conn, project.id) if r["id"] == invite.reviewer_id), "")
 
-st.html(REVIEW_CSS)
-head, guide = st.columns([4, 1], vertical_alignment="bottom")
-head.title("Review")
 with guide.popover("Guidelines (g)", icon=":material/menu_book:", key="rv_guidelines", width="stretch"):
     st.markdown(project.guidelines_md or "_No guidelines yet._")
 st.caption(f"Reviewing as **{name}** · {sample['name'] or 'sample ' + str(sample['id'])} · your answers save at once.")

@@ -144,6 +144,7 @@ def reviewer_invite() -> invites.Invite:
     finally:
         conn.conn.close()
     if invite is None:
+        st.info("This page opens from a reviewer's invite link.")
         st.stop()
     return invite
 
