@@ -21,6 +21,7 @@ from statistics import NormalDist
 import numpy as np
 
 from core.csv_safety import safe_cell
+from core.review.agreement import group_agreement
 from core.stats import auc, cohen_kappa, wilson
 from db.projects import Project
 from db.review import answers as answer_q
@@ -51,6 +52,7 @@ class Summary:
     real_vs_synthetic: dict | None
     verdicts: tuple[str, ...]
     reviewers: list[str] = field(default_factory=list)
+    group_agreement: list[dict] = field(default_factory=list)  # all reviewers at once, with intervals
 
 
 def _parse(row: dict) -> dict:
@@ -296,6 +298,7 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
         real_vs_synthetic=real_vs_synthetic(real, synthetic, project),
         verdicts=project.verdicts,
         reviewers=reviewers,
+        group_agreement=group_agreement(all_synthetic, project),
     )
 
 
