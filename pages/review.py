@@ -7,6 +7,7 @@ import streamlit as st
 from db.projects import Project
 from db.review import samples as sample_q
 from ui.common import current_project, db, ensure_shell
+from ui.review_adjudicate import adjudication_view
 from ui.review_annotate import REVIEW_CSS, annotate, keyboard
 from ui.review_samples import sample_label, samples_view
 from ui.review_sharing import sharing_view
@@ -15,7 +16,7 @@ from ui.review_summary import summary_view
 ensure_shell()
 
 
-VIEWS = ["Annotate", "Summary", "Samples", "Sharing"]
+VIEWS = ["Annotate", "Summary", "Samples", "Adjudicate", "Sharing"]
 
 
 def reviewer_picker(project: Project) -> dict | None:
@@ -118,6 +119,8 @@ elif view == "Summary":
         st.info("No samples yet.")
     else:
         summary_view(project, samples, sample_id)
+elif view == "Adjudicate":
+    adjudication_view(project, sample_id)
 elif view == "Sharing":
     sharing_view(project, sample_id)
 else:

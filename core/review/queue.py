@@ -208,3 +208,19 @@ def skip(db, project: Project, item_id: int, reviewer_id: int) -> Answer:
     return _save(
         db, project, item_id, reviewer_id, lambda a: None if a.review_id is not None else replace(a, skipped=True)
     )
+
+
+def set_answer(
+    db, project: Project, item_id: int, reviewer_id: int, verdict: str, corrected: list[str] | None, note: str
+) -> Answer:
+    """A whole answer at once (the adjudicator's final answer): one new row, scores kept from the current one."""
+    if verdict not in project.verdicts:
+        raise ValueError(f"{verdict!r} is not a verdict of project {project.name!r}.")
+    labels = None if verdict == answer_q.ACCEPT else tuple(sorted(set(corrected or ())))
+    return _save(
+        db,
+        project,
+        item_id,
+        reviewer_id,
+        lambda a: replace(a, verdict=verdict, corrected_labels=labels, note=note.strip(), skipped=False),
+    )

@@ -271,7 +271,8 @@ def real_vs_synthetic(real: list[dict], synthetic: list[dict], project: Project)
 
 def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewer: str | None = None) -> Summary:
     """Everything the summary view shows, for some samples (all when None) and one reviewer (all when None)."""
-    rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids)]
+    # Final answers of the adjudicator are shown by the Adjudicate view; they are no reviewer's answer here.
+    rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
     reviewers = sorted({r["reviewer"] for r in rows})
     if reviewer:
         rows = [r for r in rows if r["reviewer"] == reviewer]
@@ -285,7 +286,8 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
         "template_version": accuracy_by(synthetic, "template_version", project.verdicts),
     }
     # Agreement uses every reviewer, whatever the filter: it is about the pair.
-    all_synthetic = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids)] if reviewer else synthetic
+    everyone = [r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
+    all_synthetic = [_parse(r) for r in everyone] if reviewer else synthetic
     all_synthetic = [r for r in all_synthetic if not r["is_real"]]
     return Summary(
         answers=len(synthetic),
@@ -304,7 +306,9 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
 
 def observed_accuracy(db, project: Project, sample_ids: list[int] | None = None) -> tuple[float, int] | None:
     """The share of "correct" among the current synthetic answers so far, and their number (None if none)."""
-    rows = [r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["is_real"]]
+    rows = [
+        r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["is_real"] and not r["adjudicator"]
+    ]
     if not rows:
         return None
     return sum(r["verdict"] == ACCEPT for r in rows) / len(rows), len(rows)

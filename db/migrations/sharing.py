@@ -53,3 +53,10 @@ def m001_sharing(db):
     )
     db.execute("CREATE INDEX access_attempts_client ON access_attempts(client, created_utc)")
     db.execute("CREATE INDEX access_attempts_time ON access_attempts(created_utc)")
+
+
+@migrations()
+def m002_adjudicator(db):
+    # The adjudicator is a reviewer row of its own: its final answers are reviews like any other (history kept),
+    # but it is no one's name in the reviewer list and no party to agreement.
+    db.execute("ALTER TABLE reviewers ADD COLUMN adjudicator INTEGER NOT NULL DEFAULT 0")

@@ -104,7 +104,7 @@ def reviewer_progress(db, project_id: int) -> list[dict]:
 
 
 _ANSWER_COLUMNS = """
-    r.id AS review_id, r.reviewer_id, rv.name AS reviewer, r.scores_json, r.verdict, r.corrected_labels_json,
+    r.id AS review_id, r.reviewer_id, rv.name AS reviewer, rv.adjudicator, r.scores_json, r.verdict, r.corrected_labels_json,
     r.note, r.skipped, r.created_utc,
     i.id AS item_id, i.sample_id, s.name AS sample_name, s.seed AS sample_seed, i.position, i.is_real, i.stratum,
     o.id AS observation_id, o.source, o.text, o.labels_json, o.facets_json, o.run_id, o.cell_id, o.call_id,
@@ -200,6 +200,7 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
       when several reviewers corrected the same observation, the most recently saved correction wins.
       A correction may be an empty set (no label fits): the row then has no labels.
 
+    Where an adjudicator recorded a final answer for an observation, that answer alone counts for it.
     Ordered by observation id.
     """
     if status not in TRAINING_STATUSES:
@@ -213,12 +214,16 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
     rows = db.execute(
         f"""
         WITH answers AS (
-            SELECT i.observation_id, r.reviewer_id, r.verdict, r.corrected_labels_json, r.id,
+            SELECT i.observation_id, r.reviewer_id, r.verdict, r.corrected_labels_json, r.id, rv.adjudicator,
                    ROW_NUMBER() OVER (PARTITION BY i.observation_id, r.reviewer_id ORDER BY r.id DESC) AS rn
-            FROM reviews r JOIN sample_items i ON i.id = r.item_id
+            FROM reviews r JOIN sample_items i ON i.id = r.item_id JOIN reviewers rv ON rv.id = r.reviewer_id
             WHERE r.verdict IS NOT NULL
         ),
-        current AS (SELECT * FROM answers WHERE rn = 1),
+        -- An adjudicated final answer stands alone for its observation: the disagreeing answers give way.
+        current AS (
+            SELECT * FROM answers a WHERE rn = 1 AND (a.adjudicator = 1 OR NOT EXISTS (
+                SELECT 1 FROM answers f WHERE f.observation_id = a.observation_id AND f.adjudicator = 1 AND f.rn = 1))
+        ),
         summary AS (
             SELECT observation_id,
                    COUNT(*) AS reviewers,

@@ -30,9 +30,29 @@ def add_reviewer(db, project_id: int, name: str) -> int:
 
 
 def list_reviewers(db, project_id: int) -> list[dict]:
+    """The people reviewing (the adjudicator's row is not one of them)."""
     return list(
-        db.query("SELECT id, name, created_utc FROM reviewers WHERE project_id = ? ORDER BY name", [project_id])
+        db.query(
+            "SELECT id, name, created_utc FROM reviewers WHERE project_id = ? AND adjudicator = 0 ORDER BY name",
+            [project_id],
+        )
     )
+
+
+ADJUDICATOR_NAME = "Final answer (adjudicated)"
+
+
+def adjudicator_id(db, project_id: int) -> int:
+    """The project's adjudicator row, created on first use (repeat-safe)."""
+    with immediate(db):
+        db.execute(
+            "INSERT OR IGNORE INTO reviewers (project_id, name, created_utc, adjudicator) VALUES (?, ?, ?, 1)",
+            [project_id, ADJUDICATOR_NAME, now_utc()],
+        )
+        return db.execute(
+            "SELECT id FROM reviewers WHERE project_id = ? AND name = ? AND adjudicator = 1",
+            [project_id, ADJUDICATOR_NAME],
+        ).fetchone()[0]
 
 
 def synthetic_runs(db, project_id: int) -> list[dict]:
