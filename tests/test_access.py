@@ -42,7 +42,7 @@ def test_password_is_kept_only_as_an_argon2_hash(monkeypatch, tmp_path):
 
 def test_refuses_to_serve_beyond_loopback_without_a_password_hash(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv(passwords.ENV_VAR, raising=False)
-    monkeypatch.delenv("STUDIO_SHARING", raising=False)
+    monkeypatch.setenv("STUDIO_SHARING", "off")  # the launcher turns it on: put back after the test
     assert gate.refusal("127.0.0.1", None) is None  # private, as always
     line = gate.refusal("0.0.0.0", None)
     assert line.startswith("Refusing to serve on 0.0.0.0: no researcher password is set")
@@ -106,3 +106,32 @@ def test_overlap_plan_never_gives_an_item_twice_to_one_reviewer():
     assert max(pairs.values()) == 1 and len(rows) == 150
     per_item = Counter(item for item, _, _ in rows)
     assert Counter(per_item.values()) == {1: 50, 2: 50}
+
+
+def test_sharing_view_assigns_items_and_shows_an_invite_link_once(shared):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    db, project, sample_id, _, people = shared
+    page = str(Path(__file__).resolve().parent.parent / "pages" / "review.py")
+    at = AppTest.from_file(page, default_timeout=60)
+    at.session_state["project_id"] = project.id
+    at.query_params["sample"] = str(sample_id)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    at.segmented_control(key="rv_view").set_value("Sharing").run()
+    assert not at.exception
+    assert any("make review-server" in i.value for i in at.info)  # not shared now: says how
+    at.multiselect(key="rv_assign_who").set_value(people[:2])
+    at.slider(key="rv_assign_overlap").set_value(50)
+    at.button[[b.label for b in at.button].index("Assign the unassigned items")].click().run()
+    assert any("45 assignments added" in s.value for s in at.success)  # 30 items, 15 of them twice
+    at.selectbox(key="rv_invite_who").set_value(people[1])
+    at.button[[b.label for b in at.button].index("Make invite link")].click().run()
+    assert not at.exception
+    link = at.code[0].value
+    token = link.split("/?invite=")[1]
+    invite = invites.find_invite(db, token)
+    assert (invite.sample_id, invite.reviewer_id) == (sample_id, people[1])
+    assert token not in str(list(db.query("SELECT * FROM review_invites")))

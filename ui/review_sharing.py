@@ -7,11 +7,13 @@ import streamlit as st
 
 from core.access import gate as rules
 from core.access import invites
-from core.review import assignment
+from core.review import assignment, offline
 from db import access as access_q
 from db.projects import Project
 from db.review import samples as sample_q
+from ui import review_keys
 from ui.common import db, plain
+from ui.review_annotate import NAV_KEYS
 
 
 def _base_url() -> str:
@@ -75,6 +77,35 @@ def _invite_list(project: Project) -> None:
             st.rerun()
 
 
+def _offline(project: Project, sample_id: int, reviewers: list[dict]) -> None:
+    names = {r["id"]: r["name"] for r in reviewers}
+    st.markdown("**Offline review package** · for a reviewer who cannot reach this machine")
+    c1, c2 = st.columns(2, gap="large")
+    with c1:
+        who = st.selectbox("Reviewer", list(names), format_func=names.get, key="rv_offline_who")
+        letters = review_keys.verdict_letters(project.verdicts, NAV_KEYS)
+        st.download_button(
+            "Download review package (one HTML file)",
+            data=lambda: offline.package_html(db(), project, sample_id, who, letters),
+            file_name=f"review-sample{sample_id}-{names[who]}.html".replace(" ", "_"),
+            mime="text/html",
+            on_click="ignore",
+            key="rv_offline_download",
+        )
+        st.caption("It opens in any browser without network; answers stay in that browser until saved as a file.")
+    with c2:
+        upload = st.file_uploader("Import an answers file", type=["json"], key="rv_offline_upload")
+        if upload is not None and st.button("Import answers", key="rv_offline_import"):
+            try:
+                result = offline.import_answers(db(), project, upload.getvalue(), sample_id)
+            except ValueError as exc:
+                st.error(plain(exc))
+            else:
+                st.success(
+                    f"{result.answers} answers read: {result.saved} saved to the history, {result.unchanged} unchanged."
+                )
+
+
 def sharing_view(project: Project, sample_id: int | None) -> None:
     if not rules.sharing_on(st.get_option("server.address")):
         st.info(
@@ -95,5 +126,6 @@ def sharing_view(project: Project, sample_id: int | None) -> None:
         _invite_form(project, sample_id, reviewers)
     st.markdown("**Invite links**")
     _invite_list(project)
+    _offline(project, sample_id, reviewers)
     with st.expander("Sign-in attempts (latest 50)"):
         st.dataframe(access_q.recent_attempts(db()), hide_index=True)

@@ -224,3 +224,28 @@ def set_answer(
         reviewer_id,
         lambda a: replace(a, verdict=verdict, corrected_labels=labels, note=note.strip(), skipped=False),
     )
+
+
+def set_full_answer(
+    db,
+    project: Project,
+    item_id: int,
+    reviewer_id: int,
+    scores: dict[str, int],
+    verdict: str | None,
+    corrected: list[str] | None,
+    note: str,
+) -> Answer:
+    """Replace the whole current answer (an imported offline answer): a new row only if anything differs."""
+    labels = (
+        None if verdict is None or verdict == answer_q.ACCEPT or corrected is None else tuple(sorted(set(corrected)))
+    )
+    return _save(
+        db,
+        project,
+        item_id,
+        reviewer_id,
+        lambda a: replace(
+            a, scores=dict(scores), verdict=verdict, corrected_labels=labels, note=note.strip(), skipped=False
+        ),
+    )
