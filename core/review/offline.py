@@ -62,7 +62,7 @@ class ImportResult:
     unchanged: int
 
 
-def _check(project: Project, data: dict, sample_id: int, reviewer_id: int, queue: set[int]) -> list[dict]:
+def _check(project: Project, data: dict, queue: set[int]) -> list[dict]:
     dims = {d.code: d for d in project.rubric}
     problems, answers = [], data.get("answers")
     if not isinstance(answers, list):
@@ -111,7 +111,7 @@ def import_answers(db, project: Project, raw: bytes, sample_id: int | None = Non
     if reviewer is None or reviewer["name"] != data.get("reviewer"):
         raise ValueError(f"The reviewer {data.get('reviewer')!r} of this file is not a reviewer of this project.")
     queue = set(queue_item_ids(db, sample["id"], reviewer["id"]))
-    answers = _check(project, data, sample["id"], reviewer["id"], queue)
+    answers = _check(project, data, queue)
     saved = 0
     for a in answers:
         before = answer_q.current_answer(db, a["item_id"], reviewer["id"])
