@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # llama.cpp must not be built for the build machine's exact CPU ("Illegal instruction" elsewhere).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install run test bench bench-hoc lint format
+.PHONY: install run review-server password-hash test bench bench-hoc lint format
 
 install: $(STAMP)
 
@@ -22,6 +22,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 run: install
 	@echo "==> starting the studio on http://127.0.0.1:$(PORT) (database: $${STUDIO_DB:-data/studio.db})"
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+
+# Serve for reviewers on other machines: needs a researcher password hash (make password-hash) first.
+REVIEW_PORT ?= 8502
+review-server: install
+	$(PY) -m core.access.server --address "$(ADDRESS)" --port $(REVIEW_PORT)
+
+password-hash: install
+	@$(PY) -m core.access.server --hash
 
 test: install
 	@echo "==> running the test suite"

@@ -6,6 +6,9 @@ Both are timed in the page: from the keydown event to the first animation frame 
 (or, for the rerun, the end-of-run marker) is in the DOM. Median over 50 items; reruns are interleaved.
 
     BENCH review_keypress: ratio=<plain rerun / key press> value=<key press ms> ms baseline=<rerun ms> ms
+
+Then the same in review-sharing mode (bound to 0.0.0.0, reached through 127.0.0.1, a reviewer's invite link:
+every key press also checks the invite again), reported as `review_keypress_sharing`.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare(path: Path) -> None:
+def _prepare(path: Path) -> str:
+    """The database, and an invite link token for the reviewer "Bench"."""
+    from core.access import invites
     from core.review import sampling as rs
     from db import connect
     from db.review import samples as sample_q
@@ -65,14 +70,21 @@ def _prepare(path: Path) -> None:
     db = connect(path)
     pid = autism_project(db)
     fill_runs(db, pid, per_cell=4)  # 72 synthetic observations
-    rs.create_sample(db, pid, [1, 2], {"kind": "fraction", "fraction": 1.0}, seed=1)
-    sample_q.add_reviewer(db, pid, "Bench")
+    sample_id = rs.create_sample(db, pid, [1, 2], {"kind": "fraction", "fraction": 1.0}, seed=1).sample_id
+    reviewer = sample_q.add_reviewer(db, pid, "Bench")
+    _, token = invites.create_invite(db, pid, sample_id, reviewer, days=1)
     db.conn.close()
+    return token
 
 
-def _serve(path: Path, port: int, log: Path) -> subprocess.Popen:
+def _serve(path: Path, port: int, log: Path, sharing: bool = False) -> subprocess.Popen:
     env = dict(os.environ, STUDIO_DB=str(path), STUDIO_WORKER="off")
     args = ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    if sharing:
+        from core.access import passwords, server
+
+        env |= {"STUDIO_SHARING": "on", passwords.ENV_VAR: passwords.hash_password("bench password")}
+        args = server.streamlit_command("0.0.0.0", port)[5:]  # the launcher's own options, after the script
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", *args],
         cwd=ROOT,
@@ -116,14 +128,14 @@ def _plain_rerun(page) -> float:
     return page.evaluate("window.__ended[1] - window.__keyAt")
 
 
-def main() -> None:
+def _measure(sharing: bool) -> tuple[list[float], list[float]]:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "studio.db"
-        _prepare(path)
+        token = _prepare(path)
         port = _free_port()
-        server = _serve(path, port, Path(tmp) / "streamlit.log")
+        server = _serve(path, port, Path(tmp) / "streamlit.log", sharing)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
@@ -133,9 +145,12 @@ def main() -> None:
                 page.set_default_timeout(30_000)
                 page.add_init_script(TIMING)
                 url = f"http://127.0.0.1:{port}"
-                page.goto(url)
-                page.get_by_text("Review", exact=True).first.wait_for()
-                page.goto(url + "/review?reviewer=Bench")
+                if sharing:
+                    page.goto(f"{url}/?invite={token}")
+                else:
+                    page.goto(url)
+                    page.get_by_text("Review", exact=True).first.wait_for()
+                    page.goto(url + "/review?reviewer=Bench")
                 _ready(page)
                 for _ in range(WARMUP):
                     _press_next(page)
@@ -148,14 +163,20 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=15)
-    key_ms = statistics.median(keys)
-    rerun_ms = statistics.median(reruns)
-    print(
-        f"    key press → next item: median {key_ms:.0f} ms (min {min(keys):.0f}, max {max(keys):.0f}, n={len(keys)});"
-        f" plain rerun: median {rerun_ms:.0f} ms (n={len(reruns)})",
-        flush=True,
-    )
-    report("review_keypress", key_ms, "ms", rerun_ms, "ms", ratio=rerun_ms / key_ms)
+    return keys, reruns
+
+
+def main() -> None:
+    for name, sharing in (("review_keypress", False), ("review_keypress_sharing", True)):
+        keys, reruns = _measure(sharing)
+        key_ms = statistics.median(keys)
+        rerun_ms = statistics.median(reruns)
+        print(
+            f"    {name}: key press → next item: median {key_ms:.0f} ms (min {min(keys):.0f}, max {max(keys):.0f},"
+            f" n={len(keys)}); plain rerun: median {rerun_ms:.0f} ms (n={len(reruns)})",
+            flush=True,
+        )
+        report(name, key_ms, "ms", rerun_ms, "ms", ratio=rerun_ms / key_ms)
 
 
 if __name__ == "__main__":

@@ -7,24 +7,16 @@ import streamlit as st
 from db.projects import Project
 from db.review import samples as sample_q
 from ui.common import current_project, db, ensure_shell
-from ui.review_annotate import annotate, keyboard
+from ui.review_adjudicate import adjudication_view
+from ui.review_annotate import REVIEW_CSS, annotate, keyboard
 from ui.review_samples import sample_label, samples_view
+from ui.review_sharing import sharing_view
 from ui.review_summary import summary_view
 
 ensure_shell()
 
 
-VIEWS = ["Annotate", "Summary", "Samples"]
-
-
-CSS = """
-<style>
-.st-key-rv_keys { display: none !important; }
-.rv-text { font-size: 1.45rem; line-height: 1.6; white-space: pre-wrap; padding: 1.1rem 1.3rem;
-  border-left: 5px solid #1565c0; border-radius: 0.4rem; background: rgba(21, 101, 192, 0.06); }
-.rv-legend kbd, .rv-legend code { font-size: 0.8rem; }
-</style>
-"""
+VIEWS = ["Annotate", "Summary", "Samples", "Adjudicate", "Sharing"]
 
 
 def reviewer_picker(project: Project) -> dict | None:
@@ -74,7 +66,7 @@ def sample_picker(samples: list[dict]) -> int | None:
 project = current_project()
 
 
-st.html(CSS)
+st.html(REVIEW_CSS)
 
 
 head, guide = st.columns([4, 1], vertical_alignment="bottom")
@@ -127,5 +119,9 @@ elif view == "Summary":
         st.info("No samples yet.")
     else:
         summary_view(project, samples, sample_id)
+elif view == "Adjudicate":
+    adjudication_view(project, sample_id)
+elif view == "Sharing":
+    sharing_view(project, sample_id)
 else:
     samples_view(project, samples, sample_id)

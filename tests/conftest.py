@@ -50,12 +50,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_streamlit(db_file: Path, log_file: Path, own_group: bool = False) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free 127.0.0.1 port with this database and the worker on.
+def start_streamlit(
+    db_file: Path,
+    log_file: Path,
+    own_group: bool = False,
+    address: str = "127.0.0.1",
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port of `address` with this database and the worker on; the URL
+    returned is always on 127.0.0.1 (a server bound to all interfaces is reached through loopback only).
 
     With `own_group`, the server starts its own process group, so one signal reaches the worker too."""
     port = free_port()
-    env = dict(os.environ, STUDIO_DB=str(db_file), STUDIO_WORKER="on")
+    env = dict(os.environ, STUDIO_DB=str(db_file), STUDIO_WORKER="on", **(extra_env or {}))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -66,7 +74,8 @@ def start_streamlit(db_file: Path, log_file: Path, own_group: bool = False) -> t
             "--server.port",
             str(port),
             "--server.address",
-            "127.0.0.1",
+            address,
+            *extra_args,
         ],
         cwd=ROOT,
         env=env,

@@ -11,6 +11,7 @@ from core.jobs.worker import ensure_worker
 from core.projects.defaults import ensure_default_projects
 from db import connect, db_path
 from db.projects import Project, get_project, list_projects
+from ui.access import require
 
 # Navigation is app.py's `st.navigation`. Because the page scripts live in a folder named pages/,
 # Streamlit would otherwise serve a server's very first direct link (e.g. /results) through its
@@ -44,12 +45,14 @@ def db():
     return connect(migrate=False)
 
 
-def ensure_shell() -> None:
-    """Every page calls this first: the one run that may have skipped app.py (see above) runs again."""
+def ensure_shell(role: str = "researcher") -> None:
+    """Every page calls this first: the one run that may have skipped app.py (see above) runs again, and in
+    review-sharing mode a session without the page's role (researcher unless said) stops here too."""
     global _legacy_run_pending
     if _legacy_run_pending:
         _legacy_run_pending = False
         st.rerun()
+    require(role)
 
 
 def sidebar_project_picker() -> None:

@@ -13,20 +13,33 @@ from core.review import queue as rq
 from db.projects import Project
 from db.review import answers as answer_q
 from ui import review_keys
+from ui.access import guard_fragment, when_allowed
 from ui.common import db
 
 NAV_KEYS = {"j", "k", "s", "n", "g", "r"}
+
+
+REVIEW_CSS = """
+<style>
+.st-key-rv_keys { display: none !important; }
+.rv-text { font-size: 1.45rem; line-height: 1.6; white-space: pre-wrap; padding: 1.1rem 1.3rem;
+  border-left: 5px solid #1565c0; border-radius: 0.4rem; background: rgba(21, 101, 192, 0.06); }
+.rv-legend kbd, .rv-legend code { font-size: 0.8rem; }
+</style>
+"""
 
 
 def _fail(exc: Exception) -> None:
     st.session_state["rv_error"] = str(exc)
 
 
+@when_allowed
 def _go(pos_key: str, position: int, total: int) -> None:
     st.session_state[pos_key] = max(0, min(total - 1, position))
     st.session_state["rv_focus"] = 0
 
 
+@when_allowed
 def _score(project: Project, item_id: int, reviewer_id: int, dim_index: int, value) -> None:
     try:
         rq.set_score(db(), project, item_id, reviewer_id, project.rubric[dim_index].code, value)
@@ -34,11 +47,13 @@ def _score(project: Project, item_id: int, reviewer_id: int, dim_index: int, val
         _fail(exc)
 
 
+@when_allowed
 def _score_widget(project: Project, item_id: int, reviewer_id: int, dim_index: int, key: str) -> None:
     _score(project, item_id, reviewer_id, dim_index, st.session_state.get(key))
     st.session_state["rv_focus"] = dim_index
 
 
+@when_allowed
 def _digit(project: Project, item_id: int, reviewer_id: int, value: int) -> None:
     if not project.rubric:
         return
@@ -51,10 +66,12 @@ def _digit(project: Project, item_id: int, reviewer_id: int, value: int) -> None
     st.session_state["rv_focus"] = min(focus + 1, len(project.rubric) - 1)
 
 
+@when_allowed
 def _move_focus(step: int, dims: int) -> None:
     st.session_state["rv_focus"] = max(0, min(dims - 1, st.session_state.get("rv_focus", 0) + step))
 
 
+@when_allowed
 def _verdict(project: Project, item_id: int, reviewer_id: int, verdict: str, pos_key: str, total: int) -> None:
     try:
         rq.set_verdict(db(), project, item_id, reviewer_id, verdict)
@@ -65,6 +82,7 @@ def _verdict(project: Project, item_id: int, reviewer_id: int, verdict: str, pos
         _go(pos_key, st.session_state[pos_key] + 1, total)
 
 
+@when_allowed
 def _corrected_widget(project: Project, item_id: int, reviewer_id: int, key: str) -> None:
     try:
         rq.set_corrected_labels(db(), project, item_id, reviewer_id, st.session_state.get(key) or [])
@@ -72,11 +90,13 @@ def _corrected_widget(project: Project, item_id: int, reviewer_id: int, key: str
         _fail(exc)
 
 
+@when_allowed
 def _toggle_label(project: Project, item_id: int, reviewer_id: int, index: int) -> None:
     if index < len(project.labels):
         rq.toggle_corrected_label(db(), project, item_id, reviewer_id, project.labels[index].code)
 
 
+@when_allowed
 def _note(project: Project, item_id: int, reviewer_id: int, key: str) -> None:
     try:
         rq.set_note(db(), project, item_id, reviewer_id, st.session_state.get(key) or "")
@@ -84,11 +104,13 @@ def _note(project: Project, item_id: int, reviewer_id: int, key: str) -> None:
         _fail(exc)
 
 
+@when_allowed
 def _skip(project: Project, item_id: int, reviewer_id: int, pos_key: str, total: int) -> None:
     rq.skip(db(), project, item_id, reviewer_id)
     _go(pos_key, st.session_state[pos_key] + 1, total)
 
 
+@when_allowed
 def _resume(sample_id: int, reviewer_id: int, pos_key: str, total: int) -> None:
     at = rq.progress(db(), sample_id, reviewer_id).resume_at
     _go(pos_key, total - 1 if at is None else at, total)
@@ -130,6 +152,7 @@ def keyboard(project: Project) -> list[str]:
 
 @st.fragment
 def annotate(project: Project, sample_id: int, reviewer_id: int, letters: list[str]) -> None:
+    guard_fragment()
     conn = db()
     progress = rq.progress(conn, sample_id, reviewer_id)
     if progress.total == 0:

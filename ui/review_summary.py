@@ -76,6 +76,18 @@ def summary_view(project: Project, samples: list[dict], current_sample: int | No
         )
         st.plotly_chart(review_figures.agreement_figure(summary.agreement))
         st.dataframe(summary.agreement, hide_index=True)
+    if summary.group_agreement:
+        st.markdown("**All reviewers together**")
+        st.caption(
+            "On every item with two or more answers: Krippendorff's alpha and Fleiss' kappa for the verdict, "
+            "Krippendorff's ordinal alpha for each rubric dimension; 95% intervals resample items (bootstrap)."
+        )
+        st.dataframe(
+            [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in summary.group_agreement],
+            hide_index=True,
+            key="rv_group_agreement",
+        )
+    if summary.agreement:
         st.markdown(f"**Items the reviewers disagree on** ({len(summary.disagreements)})")
         if summary.disagreements:
             st.dataframe(summary.disagreements, hide_index=True)

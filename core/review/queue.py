@@ -91,8 +91,8 @@ def resume_position(states: list[dict]) -> int | None:
 
 
 def load_item(db, project: Project, sample_id: int, reviewer_id: int, position: int) -> ItemView | None:
-    total = sample_q.sample_size(db, sample_id)
-    row = sample_q.item_at(db, sample_id, position)
+    total = sample_q.queue_size(db, sample_id, reviewer_id)
+    row = sample_q.queue_item_at(db, sample_id, reviewer_id, position)
     if row is None:
         return None
     codes = json.loads(row["labels_json"])
@@ -207,4 +207,45 @@ def skip(db, project: Project, item_id: int, reviewer_id: int) -> Answer:
     """Mark an unanswered item as skipped (resume then passes it); an existing answer is left as it is."""
     return _save(
         db, project, item_id, reviewer_id, lambda a: None if a.review_id is not None else replace(a, skipped=True)
+    )
+
+
+def set_answer(
+    db, project: Project, item_id: int, reviewer_id: int, verdict: str, corrected: list[str] | None, note: str
+) -> Answer:
+    """A whole answer at once (the adjudicator's final answer): one new row, scores kept from the current one."""
+    if verdict not in project.verdicts:
+        raise ValueError(f"{verdict!r} is not a verdict of project {project.name!r}.")
+    labels = None if verdict == answer_q.ACCEPT else tuple(sorted(set(corrected or ())))
+    return _save(
+        db,
+        project,
+        item_id,
+        reviewer_id,
+        lambda a: replace(a, verdict=verdict, corrected_labels=labels, note=note.strip(), skipped=False),
+    )
+
+
+def set_full_answer(
+    db,
+    project: Project,
+    item_id: int,
+    reviewer_id: int,
+    scores: dict[str, int],
+    verdict: str | None,
+    corrected: list[str] | None,
+    note: str,
+) -> Answer:
+    """Replace the whole current answer (an imported offline answer): a new row only if anything differs."""
+    labels = (
+        None if verdict is None or verdict == answer_q.ACCEPT or corrected is None else tuple(sorted(set(corrected)))
+    )
+    return _save(
+        db,
+        project,
+        item_id,
+        reviewer_id,
+        lambda a: replace(
+            a, scores=dict(scores), verdict=verdict, corrected_labels=labels, note=note.strip(), skipped=False
+        ),
     )

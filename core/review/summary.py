@@ -21,6 +21,7 @@ from statistics import NormalDist
 import numpy as np
 
 from core.csv_safety import safe_cell
+from core.review.agreement import group_agreement
 from core.stats import auc, cohen_kappa, wilson
 from db.projects import Project
 from db.review import answers as answer_q
@@ -51,6 +52,7 @@ class Summary:
     real_vs_synthetic: dict | None
     verdicts: tuple[str, ...]
     reviewers: list[str] = field(default_factory=list)
+    group_agreement: list[dict] = field(default_factory=list)  # all reviewers at once, with intervals
 
 
 def _parse(row: dict) -> dict:
@@ -269,7 +271,8 @@ def real_vs_synthetic(real: list[dict], synthetic: list[dict], project: Project)
 
 def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewer: str | None = None) -> Summary:
     """Everything the summary view shows, for some samples (all when None) and one reviewer (all when None)."""
-    rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids)]
+    # Final answers of the adjudicator are shown by the Adjudicate view; they are no reviewer's answer here.
+    rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
     reviewers = sorted({r["reviewer"] for r in rows})
     if reviewer:
         rows = [r for r in rows if r["reviewer"] == reviewer]
@@ -283,7 +286,8 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
         "template_version": accuracy_by(synthetic, "template_version", project.verdicts),
     }
     # Agreement uses every reviewer, whatever the filter: it is about the pair.
-    all_synthetic = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids)] if reviewer else synthetic
+    everyone = [r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
+    all_synthetic = [_parse(r) for r in everyone] if reviewer else synthetic
     all_synthetic = [r for r in all_synthetic if not r["is_real"]]
     return Summary(
         answers=len(synthetic),
@@ -296,12 +300,15 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
         real_vs_synthetic=real_vs_synthetic(real, synthetic, project),
         verdicts=project.verdicts,
         reviewers=reviewers,
+        group_agreement=group_agreement(all_synthetic, project),
     )
 
 
 def observed_accuracy(db, project: Project, sample_ids: list[int] | None = None) -> tuple[float, int] | None:
     """The share of "correct" among the current synthetic answers so far, and their number (None if none)."""
-    rows = [r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["is_real"]]
+    rows = [
+        r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["is_real"] and not r["adjudicator"]
+    ]
     if not rows:
         return None
     return sum(r["verdict"] == ACCEPT for r in rows) / len(rows), len(rows)

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-from db.migrations import core, generation, review, training
+from db.migrations import core, generation, review, sharing, training
 
-GROUPS: list[Migrations] = [core.core, generation.migrations, review.migrations, training.migrations]
+GROUPS: list[Migrations] = [
+    core.core,
+    generation.migrations,
+    review.migrations,
+    training.migrations,
+    sharing.migrations,
+]
 
 
 def groups() -> list[Migrations]:

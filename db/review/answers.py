@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from db.connection import now_utc
+from db.review.assignments import IN_QUEUE
 
 # Verdict names with a meaning for training sets; other verdicts (e.g. "missing labels") neither
 # accept nor reject an observation.
@@ -66,18 +67,19 @@ def answer_history(db, item_id: int, reviewer_id: int) -> list[dict]:
 
 
 def queue_states(db, sample_id: int, reviewer_id: int) -> list[dict]:
-    """Per position: whether this reviewer's current answer has a verdict, or was skipped."""
+    """Per position of this reviewer's queue: whether their current answer has a verdict, or was skipped."""
     return list(
         db.query(
-            """
-            SELECT i.position, r.verdict IS NOT NULL AS answered, COALESCE(r.skipped, 0) AS skipped
+            f"""
+            SELECT ROW_NUMBER() OVER (ORDER BY i.position) - 1 AS position,
+                   r.verdict IS NOT NULL AS answered, COALESCE(r.skipped, 0) AS skipped
             FROM sample_items i
             LEFT JOIN reviews r ON r.id = (
-                SELECT MAX(id) FROM reviews WHERE item_id = i.id AND reviewer_id = ?
+                SELECT MAX(id) FROM reviews WHERE item_id = i.id AND reviewer_id = :reviewer
             )
-            WHERE i.sample_id = ? ORDER BY i.position
+            WHERE i.sample_id = :sample AND {IN_QUEUE} ORDER BY i.position
             """,
-            [reviewer_id, sample_id],
+            {"reviewer": reviewer_id, "sample": sample_id},
         )
     )
 
@@ -102,7 +104,7 @@ def reviewer_progress(db, project_id: int) -> list[dict]:
 
 
 _ANSWER_COLUMNS = """
-    r.id AS review_id, r.reviewer_id, rv.name AS reviewer, r.scores_json, r.verdict, r.corrected_labels_json,
+    r.id AS review_id, r.reviewer_id, rv.name AS reviewer, rv.adjudicator, r.scores_json, r.verdict, r.corrected_labels_json,
     r.note, r.skipped, r.created_utc,
     i.id AS item_id, i.sample_id, s.name AS sample_name, s.seed AS sample_seed, i.position, i.is_real, i.stratum,
     o.id AS observation_id, o.source, o.text, o.labels_json, o.facets_json, o.run_id, o.cell_id, o.call_id,
@@ -198,6 +200,7 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
       when several reviewers corrected the same observation, the most recently saved correction wins.
       A correction may be an empty set (no label fits): the row then has no labels.
 
+    Where an adjudicator recorded a final answer for an observation, that answer alone counts for it.
     Ordered by observation id.
     """
     if status not in TRAINING_STATUSES:
@@ -211,12 +214,16 @@ def synthetic_for_training(db, project_id: int, run_ids: list[int], status: str 
     rows = db.execute(
         f"""
         WITH answers AS (
-            SELECT i.observation_id, r.reviewer_id, r.verdict, r.corrected_labels_json, r.id,
+            SELECT i.observation_id, r.reviewer_id, r.verdict, r.corrected_labels_json, r.id, rv.adjudicator,
                    ROW_NUMBER() OVER (PARTITION BY i.observation_id, r.reviewer_id ORDER BY r.id DESC) AS rn
-            FROM reviews r JOIN sample_items i ON i.id = r.item_id
+            FROM reviews r JOIN sample_items i ON i.id = r.item_id JOIN reviewers rv ON rv.id = r.reviewer_id
             WHERE r.verdict IS NOT NULL
         ),
-        current AS (SELECT * FROM answers WHERE rn = 1),
+        -- An adjudicated final answer stands alone for its observation: the disagreeing answers give way.
+        current AS (
+            SELECT * FROM answers a WHERE rn = 1 AND (a.adjudicator = 1 OR NOT EXISTS (
+                SELECT 1 FROM answers f WHERE f.observation_id = a.observation_id AND f.adjudicator = 1 AND f.rn = 1))
+        ),
         summary AS (
             SELECT observation_id,
                    COUNT(*) AS reviewers,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from db.connection import immediate, now_utc
+from db.review.assignments import IN_QUEUE
 
 
 def add_reviewer(db, project_id: int, name: str) -> int:
@@ -29,9 +30,29 @@ def add_reviewer(db, project_id: int, name: str) -> int:
 
 
 def list_reviewers(db, project_id: int) -> list[dict]:
+    """The people reviewing (the adjudicator's row is not one of them)."""
     return list(
-        db.query("SELECT id, name, created_utc FROM reviewers WHERE project_id = ? ORDER BY name", [project_id])
+        db.query(
+            "SELECT id, name, created_utc FROM reviewers WHERE project_id = ? AND adjudicator = 0 ORDER BY name",
+            [project_id],
+        )
     )
+
+
+ADJUDICATOR_NAME = "Final answer (adjudicated)"
+
+
+def adjudicator_id(db, project_id: int) -> int:
+    """The project's adjudicator row, created on first use (repeat-safe)."""
+    with immediate(db):
+        db.execute(
+            "INSERT OR IGNORE INTO reviewers (project_id, name, created_utc, adjudicator) VALUES (?, ?, ?, 1)",
+            [project_id, ADJUDICATOR_NAME, now_utc()],
+        )
+        return db.execute(
+            "SELECT id FROM reviewers WHERE project_id = ? AND name = ? AND adjudicator = 1",
+            [project_id, ADJUDICATOR_NAME],
+        ).fetchone()[0]
 
 
 def synthetic_runs(db, project_id: int) -> list[dict]:
@@ -161,17 +182,32 @@ def sample_size(db, sample_id: int) -> int:
 
 def item_at(db, sample_id: int, position: int) -> dict | None:
     """One item with its observation's text and intended labels (provenance is not shown to reviewers)."""
+    rows = list(db.query(f"{_ITEM_SELECT} WHERE i.sample_id = ? AND i.position = ?", [sample_id, position]))
+    return rows[0] if rows else None
+
+
+def queue_size(db, sample_id: int, reviewer_id: int) -> int:
+    return db.execute(
+        f"SELECT COUNT(*) FROM sample_items i WHERE i.sample_id = :sample AND {IN_QUEUE}",
+        {"sample": sample_id, "reviewer": reviewer_id},
+    ).fetchone()[0]
+
+
+def queue_item_at(db, sample_id: int, reviewer_id: int, index: int) -> dict | None:
+    """The item at `index` of this reviewer's queue (their assigned items, or all when none are assigned)."""
     rows = list(
         db.query(
-            """
-            SELECT i.id AS item_id, i.position, i.is_real, o.id AS observation_id, o.text, o.labels_json
-            FROM sample_items i JOIN observations o ON o.id = i.observation_id
-            WHERE i.sample_id = ? AND i.position = ?
-            """,
-            [sample_id, position],
+            f"{_ITEM_SELECT} WHERE i.sample_id = :sample AND {IN_QUEUE} ORDER BY i.position LIMIT 1 OFFSET :index",
+            {"sample": sample_id, "reviewer": reviewer_id, "index": max(0, int(index))},
         )
     )
     return rows[0] if rows else None
+
+
+_ITEM_SELECT = """
+    SELECT i.id AS item_id, i.position, i.is_real, o.id AS observation_id, o.text, o.labels_json
+    FROM sample_items i JOIN observations o ON o.id = i.observation_id
+"""
 
 
 def intended_labels(db, item_id: int) -> tuple[str, ...]:
