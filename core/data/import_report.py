@@ -4,36 +4,12 @@ or why nothing was written (`ImportFailed`, with every problem's file, row and c
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
-from difflib import get_close_matches
-from core.data.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSummary, check_ratios, stratified_split, summarise
+
+from core.data.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSummary
 from core.data.tables import (
-    FileProblem,
     Problem,
-    Source,
-    cell,
-    decode_problem,
-    file_sha256,
-    file_size,
-    name_of,
-    open_table,
-    preview_value,
-    unique_names,
-    with_decode_errors,
 )
-from core.text import text_key
-from db.connection import immediate, now_utc
-from db.observations import (
-    finish_import,
-    import_observation_ids,
-    insert_import,
-    insert_real_rows,
-    real_text_keys,
-    set_splits,
-)
-from db.projects import Label, _add_labels_in_transaction, get_project, label_code_problem
 
 
 @dataclass

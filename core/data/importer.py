@@ -15,16 +15,16 @@ saying how to raise the limit; a 200 MB file imports within the default.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from difflib import get_close_matches
-from core.data.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSummary, check_ratios, stratified_split, summarise
+from dataclasses import asdict
+
+from core.data.import_report import ImportFailed, ImportReport, ImportSettings, report_from_dict
+from core.data.row_checker import RowChecker
+from core.data.splits import check_ratios, stratified_split, summarise
 from core.data.tables import (
     FileProblem,
     Problem,
     Source,
-    cell,
     decode_problem,
     file_sha256,
     file_size,
@@ -34,7 +34,6 @@ from core.data.tables import (
     unique_names,
     with_decode_errors,
 )
-from core.text import text_key
 from db.connection import immediate, now_utc
 from db.observations import (
     finish_import,
@@ -44,10 +43,7 @@ from db.observations import (
     real_text_keys,
     set_splits,
 )
-from db.projects import Label, _add_labels_in_transaction, get_project, label_code_problem
-from core.data.import_report import ImportFailed, ImportReport, ImportSettings, report_from_dict
-from core.data.row_checker import RowChecker
-
+from db.projects import Label, _add_labels_in_transaction, get_project
 
 # The entry points of an import; settings, report and problem types are re-exported for callers.
 __all__ = [

@@ -9,37 +9,15 @@ so the first observation is row 2); for JSON Lines the line number.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
-from core.data.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSummary, check_ratios, stratified_split, summarise
+
+from core.data.import_report import ImportReport, ImportSettings
 from core.data.tables import (
-    FileProblem,
     Problem,
-    Source,
     cell,
-    decode_problem,
-    file_sha256,
-    file_size,
-    name_of,
-    open_table,
-    preview_value,
-    unique_names,
-    with_decode_errors,
 )
 from core.text import text_key
-from db.connection import immediate, now_utc
-from db.observations import (
-    finish_import,
-    import_observation_ids,
-    insert_import,
-    insert_real_rows,
-    real_text_keys,
-    set_splits,
-)
-from db.projects import Label, _add_labels_in_transaction, get_project, label_code_problem
-from core.data.import_report import ImportReport, ImportSettings
-
+from db.projects import label_code_problem
 
 MAX_LISTED = 1000  # problems / skipped rows kept in a report; the counts stay exact
 
@@ -55,10 +33,12 @@ SPLIT_NAMES = {
 }
 
 
-ONE_VALUES = {"1", "1.0", "true", "yes"}
+# Only what the Data page documents ("one 0/1 column per label"); Excel's TRUE/FALSE cells arrive as 1/0.
+# A 'yes' or 'true' typed in a CSV is a problem, not a silent 1: the file may mean something else by it.
+ONE_VALUES = {"1", "1.0"}
 
 
-ZERO_VALUES = {"0", "0.0", "false", "no", ""}
+ZERO_VALUES = {"0", "0.0", ""}
 
 
 class RowChecker:
@@ -245,6 +225,16 @@ class RowChecker:
                 )
                 return None
         external_id = (cell(values[self.id_i]).strip() or None) if self.id_i is not None else None
+        for column, value in ((self.s.text_column, text), (self.s.id_column, external_id or "")):
+            if "\x00" in value:  # SQLite and the pages would cut the text at this byte
+                position = value.index("\x00") + 1
+                self.problem(
+                    row,
+                    column,
+                    f"The value holds a NUL byte (character {position}), which would cut it short. "
+                    "Remove it from the file.",
+                )
+                return None
         key = text_key(text)
         first = self.in_file.get(key)
         if first is not None:

@@ -162,26 +162,84 @@ def _sniff_delimiter(first_line: str, kind: str) -> str:
 
 
 def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> Table:
-    first = text.readline()
+    first, skipped = text.readline(), 0
     while first and not first.strip():
-        first = text.readline()
+        first, skipped = text.readline(), skipped + 1
     if not first.strip():
         raise FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
     delimiter = _sniff_delimiter(first, kind)
-    lines = _chain_first(first, text)
+    lines = _RecordLines(_chain_first(first, text))
     reader = csv.reader(lines, delimiter=delimiter)
     header = [c.strip() for c in next(reader)]
     columns = [c or f"column {i + 1}" for i, c in enumerate(header)]
+    line_no = skipped + len(lines.take())  # the header's last line
 
     def records():
-        row_no = 1
+        # A quote that is never closed swallows the rest of the file into one field, and only the last
+        # record can do that; so each record is held back until the next one shows it was not the last.
+        nonlocal line_no
+        row_no, held = 1, None
         for values in reader:
             row_no += 1
-            if not values:  # a blank line
-                continue
-            yield row_no, values
+            raw = lines.take()
+            record = (row_no, values, line_no + 1, raw)
+            line_no += len(raw)
+            if held is not None and held[1]:  # an empty list is a blank line
+                yield held[0], held[1]
+            held = record
+        if held is not None and held[1]:
+            opened = _unclosed_quote_line(held[3], delimiter)
+            if opened is None:
+                yield held[0], held[1]
+            else:
+                line, last = held[2] + opened, held[2] + len(held[3]) - 1
+                message = (
+                    f'Line {line} opens a quoted text (") that is never closed: everything from there to the end '
+                    f"of the file (line {last}) would be read as one text. Close the quote or remove it."
+                )
+                yield held[0], Problem(filename, held[0], None, message)
 
     return Table(columns, records(), kind)
+
+
+class _RecordLines:
+    """The lines fed to csv.reader, keeping the raw lines of the record being read."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.current: list[str] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = next(self.lines)
+        self.current.append(line)
+        return line
+
+    def take(self) -> list[str]:
+        taken, self.current = self.current, []
+        return taken
+
+
+def _unclosed_quote_line(raw_lines: list[str], delimiter: str) -> int | None:
+    """The index (within the record's lines) of the line whose quote is still open at the end, or None."""
+    opened, in_quote, at_field_start = None, False, True
+    for index, line in enumerate(raw_lines):
+        i = 0
+        while i < len(line):
+            char = line[i]
+            if in_quote:
+                if char == '"':
+                    if line[i + 1 : i + 2] == '"':
+                        i += 1  # an escaped quote
+                    else:
+                        in_quote = False
+            elif char == '"' and at_field_start:
+                in_quote, opened = True, index
+            at_field_start = not in_quote and char in (delimiter, "\n", "\r")
+            i += 1
+    return opened if in_quote else None
 
 
 def _chain_first(first, rest):
