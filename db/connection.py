@@ -23,10 +23,35 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def make_private(path: Path) -> None:
+    """Create the file if needed, readable and writable by its owner only: it may hold clinical text."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:  # made before this rule, or under a loose umask
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def open_private_log(path: Path):
+    """A log file beside the database, opened for appending, owner-only like the database."""
+    path = Path(path)
+    make_private(path)
+    return open(path, "a")
+
+
 def connect(path: str | Path | None = None, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (and migrate) the database. Open one per script run or worker; never share across threads."""
+    """Open (and migrate) the database. Open one per script run or worker; never share across threads.
+
+    The file is owner-only (0600); SQLite gives its -wal and -shm files the database file's mode."""
     path = Path(path) if path else db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if str(path) != ":memory:":
+        make_private(path)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                make_private(side)
     # isolation_level=None: we manage transactions explicitly (BEGIN IMMEDIATE for read-then-write).
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

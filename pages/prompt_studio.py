@@ -9,6 +9,7 @@ from core.generation import connections as conns
 from core.generation import plan as planning
 from core.generation import preview as previews
 from core.generation import privacy, prompts
+from core.keys import mask
 from db import db_path
 from db.generation import templates as template_q
 from ui.common import current_project, db, ensure_shell, plain
@@ -143,7 +144,7 @@ with edit_tab:
                         seed=call_seed,
                     )
                 except Exception as exc:  # the key is missing, the embedded model cannot start, ...
-                    st.error(plain(f"{type(exc).__name__}: {exc}"))
+                    st.error(plain(mask(f"{type(exc).__name__}: {exc}")))
                     result = None
             if result is not None:
                 m1, m2, m3 = st.columns(3)

@@ -30,6 +30,8 @@ GET /v1/batches/{id}, POST /v1/batches/{id}/cancel. A batch runs every line thro
 faults as live calls, `batch_delay_s` after it was created (0: at once); lines whose answer is not 200 go
 to the error file. `batch_fail_ids` (custom ids) fail with a 500 (a partially failed batch).
 
+`echo_auth = "..."` refuses every request with 401 and a body that quotes its Authorization header.
+
 Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
 """
 
@@ -82,6 +84,9 @@ class FakeOpenAI:
         self.batch_delay_s = 0.0
         self.batch_fail_ids: set[str] = set()
         self._raw_next = 0
+        # When set, every request is refused with 401 and a body that echoes its Authorization header back
+        # (as some proxies do), followed by this text.
+        self.echo_auth: str | None = None
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -322,10 +327,19 @@ def _handler(server: FakeOpenAI):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout fault)
 
+        def _echo_auth(self) -> bool:
+            if server.echo_auth is None:
+                return False
+            message = f"Proxy: credentials refused (Authorization: {self.headers.get('Authorization', '')}). "
+            self._send(401, {}, _error(message + server.echo_auth, "invalid_api_key"))
+            return True
+
         def do_GET(self):
             server.auth_headers.append(self.headers.get("Authorization", ""))
             server.headers.append(dict(self.headers.items()))
             server.requests.append({"path": self.path, "body": None})
+            if self._echo_auth():
+                return None
             if self.path.rstrip("/").endswith("/models"):
                 data = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "tests"}]}
                 return self._send(200, {}, json.dumps(data).encode())
@@ -355,6 +369,8 @@ def _handler(server: FakeOpenAI):
             except ValueError:
                 return self._send(400, {}, _error("Request body is not JSON.", "invalid_request_error"))
             server.requests.append({"path": self.path, "body": body})
+            if self._echo_auth():
+                return None
             if path.endswith("/batches"):
                 return self._send(200, {}, json.dumps(server.batch_view(server.create_batch(body)["id"])).encode())
             if not self.path.rstrip("/").endswith("/chat/completions"):

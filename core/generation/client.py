@@ -19,6 +19,8 @@ from email.utils import parsedate_to_datetime
 import httpx2
 import openai
 
+from core.keys import mask, mask_key
+
 # Statuses worth retrying: timeout, lock conflict, rate limit, server errors.
 RETRYABLE_STATUS = {408, 409, 429}
 # The HTTP tries of the call running in this task (the SDK retries inside one `create`).
@@ -118,9 +120,12 @@ class LLMClient:
         await self._sdk.close()
 
     def redact(self, text: str | None) -> str | None:
-        if text and self._key and len(self._key) >= 6 and self._key in text:
-            return text.replace(self._key, "[redacted]")
-        return text
+        """An error text with the key and anything credential-shaped masked (a proxy may echo headers)."""
+        return mask(text, self._key)
+
+    def redact_key(self, text: str | None) -> str | None:
+        """A successful answer kept verbatim, except the key itself should a server echo it."""
+        return mask_key(text, self._key)
 
     # -- batch API (files and batches); failures raise the SDK's errors, described by describe_error
 
@@ -188,7 +193,7 @@ class LLMClient:
             return CallResult("error", elapsed(), error=self.redact(describe_error(exc)), retryable=True)
         latency = elapsed()
         body = response.text
-        result = CallResult("ok", latency, raw_response=self.redact(body), http_status=response.status_code)
+        result = CallResult("ok", latency, raw_response=self.redact_key(body), http_status=response.status_code)
         return _read_body(body, result)
 
 

@@ -12,8 +12,8 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from core.keys import ENV_NAME, SECRET_NAME, KeyProblem, clean_key, mask, name_problem, secrets_paths
 from db.generation import connections as conn_q
 
 EMBEDDED_NAME = "Embedded SmolLM2 (offline)"
@@ -119,16 +119,8 @@ PRESETS = {
 }
 
 
-class KeyMissing(RuntimeError):
+class KeyMissing(KeyProblem):
     """The connection names a key source, but nothing is there."""
-
-
-def secrets_paths() -> list[Path]:
-    """Where Streamlit looks for secrets: the project's `.streamlit/secrets.toml`, then the user's."""
-    override = os.environ.get("STUDIO_SECRETS")
-    if override:
-        return [Path(override)]
-    return [Path.cwd() / ".streamlit" / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml"]
 
 
 def _secret(name: str) -> str | None:
@@ -142,15 +134,17 @@ def _secret(name: str) -> str | None:
 
 
 def resolve_api_key(conn: Connection) -> str:
-    """The key for a call, read now from the environment or secrets.toml; never stored anywhere."""
+    """The key for a call, read now from the environment or secrets.toml; never stored anywhere.
+
+    Surrounding whitespace (a pasted line break) is removed; a key an HTTP header cannot carry is refused."""
     if not conn.needs_key:
         return NO_KEY
-    if conn.api_key_env and os.environ.get(conn.api_key_env):
-        return os.environ[conn.api_key_env]
+    if conn.api_key_env and os.environ.get(conn.api_key_env, "").strip():
+        return clean_key(os.environ[conn.api_key_env], f"environment variable {conn.api_key_env}")
     if conn.api_key_secret:
         value = _secret(conn.api_key_secret)
-        if value:
-            return value
+        if value and value.strip():
+            return clean_key(value, f"key {conn.api_key_secret!r} in .streamlit/secrets.toml")
     where = []
     if conn.api_key_env:
         where.append(f"environment variable {conn.api_key_env}")
@@ -177,6 +171,8 @@ def key_status(conn: Connection) -> str:
         resolve_api_key(conn)
     except KeyMissing:
         return "missing"
+    except KeyProblem:
+        return "unusable (spaces or line breaks inside)"
     return "found"
 
 
@@ -265,9 +261,9 @@ def validate(conn: Connection) -> list[str]:
         problems.append("Timeout: must be more than 0 seconds.")
     if conn.price_in_per_1m < 0 or conn.price_out_per_1m < 0:
         problems.append("Prices: must not be negative.")
-    for label, value in (("API key variable", conn.api_key_env), ("secrets.toml key", conn.api_key_secret)):
-        if value and (value.startswith("sk-") or len(value) > 64 or " " in value):
-            problems.append(f"{label}: give the *name* where the key is kept, not the key itself.")
+    env_problem = name_problem("API key variable", (conn.api_key_env or "").strip() or None, ENV_NAME)
+    secret_problem = name_problem("secrets.toml key", (conn.api_key_secret or "").strip() or None, SECRET_NAME)
+    problems += [p for p in (env_problem, secret_problem) if p]
     return problems
 
 
@@ -309,11 +305,12 @@ def test_connection(conn: Connection, db_path=None) -> ConnectionCheck:
     """List the server's models, or return the exact error (for the page's "Test connection" button)."""
     from core.generation.client import LLMClient, describe_error
 
+    api_key = None
     try:
         base_url = endpoint(conn, db_path)
         api_key = resolve_api_key(conn)
     except Exception as exc:
-        return ConnectionCheck(False, error=describe_error(exc))
+        return ConnectionCheck(False, error=mask(describe_error(exc), api_key))
 
     async def go():
         client = LLMClient(base_url, api_key, timeout_s=min(conn.timeout_s, 15), max_retries=0)
@@ -324,8 +321,8 @@ def test_connection(conn: Connection, db_path=None) -> ConnectionCheck:
 
     try:
         models = asyncio.run(go())
-    except Exception as exc:
-        return ConnectionCheck(False, error=describe_error(exc), base_url=base_url)
+    except Exception as exc:  # a proxy may echo the Authorization header in its error body
+        return ConnectionCheck(False, error=mask(describe_error(exc), api_key), base_url=base_url)
     return ConnectionCheck(True, models=models, base_url=base_url)
 
 

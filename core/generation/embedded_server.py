@@ -30,6 +30,7 @@ from pathlib import Path
 
 from core.jobs.processes import alive
 from db.connection import db_path as default_db_path
+from db.connection import open_private_log
 
 MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -122,7 +123,7 @@ def _start(state_path: Path, log_path: Path, user_pid: int) -> dict:
     port = _free_port()
     state = {"port": port, "users": [user_pid], "model": str(model), "watchdog_pid": None}
     _write_state(state_path, state)
-    log = open(log_path, "a")
+    log = open_private_log(log_path)
     proc = subprocess.Popen(
         [
             sys.executable,

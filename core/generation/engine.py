@@ -27,6 +27,7 @@ from core.generation.prompts import Slot, build_messages, cell_examples, cell_ke
 from core.generation.requests import RequestShape, adapt, call_row, first_shape, request_params, try_seed
 from core.generation.runs import progress_message
 from core.generation.safety import BUDGET_REASON, Breaker, Budget, failure_kind, fatal_problem
+from core.keys import mask
 from core.text import text_key
 from db import jobs as jobq
 from db.generation import calls as call_q
@@ -209,7 +210,7 @@ class RunEngine:
             try:
                 await self._process(cell, client)
             except Exception as exc:  # an unexpected problem with one cell fails that cell, not the run
-                run_q.fail_cell(self.db, cell["id"], f"{type(exc).__name__}: {exc}")
+                run_q.fail_cell(self.db, cell["id"], mask(f"{type(exc).__name__}: {exc}"))
 
     async def _report_progress(self) -> None:
         while True:

@@ -23,8 +23,10 @@ from datetime import UTC
 from pathlib import Path
 
 from core.jobs.processes import alive
+from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
+from db.connection import open_private_log
 
 # kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
 HANDLERS = {
@@ -65,7 +67,7 @@ def ensure_worker(path: Path | None = None, parent_pid: int | None = None) -> su
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(path), "--parent-pid", str(parent_pid or os.getpid())]
-    log = open(path.with_name(path.name + ".worker.log"), "a")
+    log = open_private_log(path.with_name(path.name + ".worker.log"))
     return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -116,8 +118,9 @@ def run_job(path: Path, job_id: int) -> int:
         jobq.finish(db, job_id, "cancelled", "Cancelled")
         return 0
     except Exception as exc:  # the job fails with its reason; the worker lives on
-        jobq.log(db, job_id, traceback.format_exc(), "error")
-        jobq.finish(db, job_id, "failed", "Failed", error=f"{type(exc).__name__}: {exc}")
+        # Masked: an HTTP library's error can quote a header, key and all, and the Jobs page shows this.
+        jobq.log(db, job_id, mask(traceback.format_exc()), "error")
+        jobq.finish(db, job_id, "failed", "Failed", error=mask(f"{type(exc).__name__}: {exc}"))
         return 1
 
 
