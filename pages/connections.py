@@ -93,7 +93,11 @@ with left:
     st.text_input("Base URL", key="conn_base_url", disabled=kind == "embedded", help="e.g. http://localhost:11434/v1")
     st.text_input("Models (comma-separated ids)", key="conn_models")
     k1, k2 = st.columns(2)
-    k1.text_input("API key environment variable", key="conn_key_env", help="The variable's *name* (capitals, digits, _), e.g. OPENAI_API_KEY")
+    k1.text_input(
+        "API key environment variable",
+        key="conn_key_env",
+        help="The variable's *name* (capitals, digits, _), e.g. OPENAI_API_KEY",
+    )
     k2.text_input("…or key name in .streamlit/secrets.toml", key="conn_key_secret")
     p1, p2, p3, p4 = st.columns(4)
     p1.number_input(
