@@ -21,13 +21,15 @@ import sys
 from dataclasses import dataclass
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
+from core.generation.template_sandbox import TOO_SLOW, TemplateTooCostly, environment, limits
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import Project
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+_ENV = environment()
+RENDER_LIMIT_S = 2.0  # one render (a run renders each cell's messages)
+CHECK_LIMIT_S = 5.0  # checking a template: every label and facet combination together
 PARTS = ("system", "user")
 PART_NAMES = {"system": "System message", "user": "User message"}
 
@@ -57,12 +59,15 @@ def _compile(source: str, part: str) -> jinja2.Template:
         code = _ENV.compile(source, name=part, filename=f"<{part}>")
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(part, exc.lineno, exc.message or str(exc)) from None
+    except Exception as exc:  # anything else the compiler meets is still this template's problem
+        raise TemplateProblem(part, getattr(exc, "lineno", None), _describe(exc)) from None
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
 
 
 def _render_one(template: jinja2.Template, part: str, context: dict) -> str:
     try:
-        return template.render(context)
+        with limits(RENDER_LIMIT_S):
+            return template.render(context)
     except TemplateProblem:
         raise
     except Exception as exc:
@@ -82,6 +87,8 @@ def _template_line(part: str) -> int | None:
 def _describe(exc: Exception) -> str:
     if isinstance(exc, jinja2.UndefinedError):
         return f"undefined variable: {exc.message}"
+    if isinstance(exc, (TemplateTooCostly, RecursionError)):
+        return str(exc) if isinstance(exc, TemplateTooCostly) else "the template calls itself too deeply."
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -122,7 +129,14 @@ def facet_combinations(project: Project, chosen: dict[str, list[str]] | None = N
 
 
 def check_template(project: Project, system: str, user: str, n: int = 3) -> list[TemplateProblem]:
-    """Compile both messages and render them for every label and facet combination; return the problems."""
+    """Compile both messages and render them for every label and facet combination; return the problems.
+
+    The whole check has CHECK_LIMIT_S seconds: a template that runs away is reported, not waited for."""
+    with limits(CHECK_LIMIT_S):
+        return _check_template(project, system, user, n)
+
+
+def _check_template(project: Project, system: str, user: str, n: int) -> list[TemplateProblem]:
     problems, templates = [], {}
     for part, source in (("system", system), ("user", user)):
         try:
@@ -143,6 +157,8 @@ def check_template(project: Project, system: str, user: str, n: int = 3) -> list
                     if str(exc) not in seen:
                         seen.add(str(exc))
                         problems.append(exc)
+                    if exc.message == TOO_SLOW:  # the check's time is spent: later renders would say the same
+                        return problems
     if not user.strip():
         problems.append(TemplateProblem("user", None, "the user message is empty."))
     return problems

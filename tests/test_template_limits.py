@@ -1,0 +1,66 @@
+"""Hostile prompt templates: arithmetic that would freeze the server, loops and recursion that never end.
+Each becomes a template problem naming the message and line; nothing hangs."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.generation import prompts
+from db.projects import Facet, Label, create_project, get_project
+
+
+@pytest.fixture
+def project(db):
+    labels = [Label("A1", "One", "first"), Label("B2", "Two", "second")]
+    return get_project(db, create_project(db, "Hostile", labels=labels, facets=[Facet("gender", ("boy", "girl"))]))
+
+
+def problems(project, user: str) -> list[str]:
+    return [str(p) for p in prompts.check_template(project, "You write JSON.", user)]
+
+
+@pytest.mark.timeout(60, method="thread")  # today's code folds the constant while compiling and never comes back
+def test_a_huge_constant_power_is_a_problem_not_a_freeze(project):
+    assert problems(project, "Write {{ n }}.\n{{ 9999999**99999999 }}") == [
+        "User message, line 2: 9999999 ** 99999999 is too large a number for a template."
+    ]
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_power_too_long_to_print_is_a_problem_with_its_line(db, project):
+    assert problems(project, "Write {{ n }}.\n\n{{ 99999**99999**9 }}") == [
+        "User message, line 3: 99999 ** 99999 is too large a number for a template."
+    ]
+    with pytest.raises(prompts.TemplateProblem, match="User message, line 3"):  # saving checks the same way
+        prompts.create_template(db, project, "T", "", "Write {{ n }}.\n\n{{ 99999**99999**9 }}")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "user, expected",
+    [
+        (
+            "Write {{ n }}.\n{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+            "User message, line 2: the template's loops take more than 100,000 steps.",
+        ),
+        (
+            "Write {{ n }}.\n{% macro f(k) %}{% if k %}{{ f(k - 1) }}{{ f(k - 1) }}{% endif %}{% endmacro %}"
+            "\n{{ f(60) }}",
+            "the template takes too long to render",
+        ),
+        ("Write {{ n }}.\n{{ 'x' * 10**9 }}", "User message, line 2: repeating a text 1000000000 times"),
+        ("Write {{ n }}.\n{{ '%999999999d' % 1 }}", "User message, line 2: '%' formatting with a field width"),
+    ],
+)
+def test_runaway_loops_recursion_and_huge_texts_are_problems(project, user, expected):
+    found = problems(project, user)
+    assert len(found) == 1 and expected in found[0]
+
+
+def test_ordinary_arithmetic_loops_and_repetition_still_render(project):
+    user = (
+        "Write {{ n * 2 }} ({{ 2**10 }}).{% for i in range(n) %} {{ i }}{% endfor %} {{ '-' * 3 }} {{ '%5s' % 'ab' }}"
+    )
+    assert problems(project, user) == []
+    context = prompts.context_for(project, prompts.Slot("A1", {"gender": "boy"}, 3))
+    assert prompts.render("", user, context)["user"] == "Write 6 (1024). 0 1 2 ---    ab"
