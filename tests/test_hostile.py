@@ -438,3 +438,17 @@ def test_prompt_injection_in_an_example_cannot_redirect_requests_or_leak_the_key
     assert not [p.name for p in files if SECRET.encode() in p.read_bytes()]
     out, err = capfd.readouterr()
     assert SECRET not in out + err + caplog.text
+
+
+def test_streamlit_config_hides_tracebacks_and_keeps_xsrf_protection(monkeypatch):
+    from streamlit import config
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # where `make run` reads .streamlit/config.toml
+    config.get_config_options(force_reparse=True)
+    try:
+        assert config.get_option("client.showErrorDetails") == "none"
+        assert config.get_option("server.enableXsrfProtection") is True
+        assert config.get_option("server.enableCORS") is True
+    finally:
+        monkeypatch.undo()
+        config.get_config_options(force_reparse=True)
