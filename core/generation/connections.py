@@ -133,10 +133,15 @@ def _secret(name: str) -> str | None:
     return None
 
 
-def resolve_api_key(conn: Connection) -> str:
+def resolve_api_key(conn: Connection, db_path=None) -> str:
     """The key for a call, read now from the environment or secrets.toml; never stored anywhere.
 
-    Surrounding whitespace (a pasted line break) is removed; a key an HTTP header cannot carry is refused."""
+    Surrounding whitespace (a pasted line break) is removed; a key an HTTP header cannot carry is refused.
+    The embedded model's key is the random one its server was started with (call `endpoint` first)."""
+    if conn.kind == "embedded":
+        from core.generation.embedded_server import api_key
+
+        return api_key(db_path)
     if not conn.needs_key:
         return NO_KEY
     if conn.api_key_env and os.environ.get(conn.api_key_env, "").strip():
@@ -165,8 +170,8 @@ def key_source(conn: Connection) -> str:
 
 def key_status(conn: Connection) -> str:
     """A line for the page: where the key comes from and whether it is there (never the key)."""
-    if not conn.needs_key:
-        return "no key needed"
+    if conn.kind == "embedded" or not conn.needs_key:
+        return "no key needed"  # the embedded server's own key is made when it starts
     try:
         resolve_api_key(conn)
     except KeyMissing:
@@ -308,7 +313,7 @@ def test_connection(conn: Connection, db_path=None) -> ConnectionCheck:
     api_key = None
     try:
         base_url = endpoint(conn, db_path)
-        api_key = resolve_api_key(conn)
+        api_key = resolve_api_key(conn, db_path)
     except Exception as exc:
         return ConnectionCheck(False, error=mask(describe_error(exc), api_key))
 

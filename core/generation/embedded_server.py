@@ -8,6 +8,12 @@ process as a user; `release_embedded_server(db_path)` unregisters (and stops it 
 The server runs under a small watchdog process that stops it as soon as none of its users is alive —
 so it also goes when the app or a job is killed outright — and the server itself is tied to the
 watchdog (it gets SIGTERM if the watchdog dies).
+
+A server another user still holds is never stopped or replaced: a busy server that answers slowly is
+waited for. The server is started from a settings file (`<db>.llm.config.json`, owner-only) holding its
+port and a random API key, with an environment that carries no settings of its own (a `PORT` meant for
+the app must not move it); the app checks that the server on the port is ours (it refuses calls without
+the key and knows our model) before using it.
 """
 
 from __future__ import annotations
@@ -20,17 +26,19 @@ import fcntl
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from core.jobs.processes import alive
 from db.connection import db_path as default_db_path
-from db.connection import open_private_log
+from db.connection import make_private, open_private_log
 
 MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,9 +59,49 @@ def gguf_path() -> Path:
     return path
 
 
+# Environment variables the server's processes keep: where things are, locale, threads. Nothing else, so
+# no setting meant for the app (PORT, HOST, MODEL, API_KEY, CONFIG_FILE, ...) can override their arguments.
+CHILD_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "LD_LIBRARY_PATH", "VIRTUAL_ENV")
+CHILD_ENV_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "GGML_")
+
+
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in CHILD_ENV or k.startswith(CHILD_ENV_PREFIXES)}
+
+
 def _paths(db_path) -> tuple[Path, Path, Path]:
     db = Path(db_path or default_db_path()).resolve()
     return db.with_name(db.name + ".llm.json"), db.with_name(db.name + ".llm.lock"), db.with_name(db.name + ".llm.log")
+
+
+def _config_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name.removesuffix(".json") + ".config.json")
+
+
+def api_key(db_path=None) -> str:
+    """The running server's API key (from its owner-only settings file)."""
+    state_path, _, _ = _paths(db_path)
+    try:
+        return json.loads(_config_path(state_path).read_text())["api_key"]
+    except (OSError, ValueError, KeyError):
+        raise RuntimeError("The embedded model server's settings file is missing: start it again.") from None
+
+
+def _write_config(state_path: Path, port: int, model: str) -> str:
+    """The server's settings, owner-only (they hold its key). Returns the new key."""
+    key = secrets.token_urlsafe(32)
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "api_key": key,
+        "models": [{"model": model, "model_alias": MODEL_ID, "n_ctx": 2048, "verbose": False}],
+    }
+    path = _config_path(state_path)
+    tmp = path.with_suffix(".tmp")
+    make_private(tmp)
+    tmp.write_text(json.dumps(config))
+    tmp.replace(path)
+    return key
 
 
 @contextlib.contextmanager
@@ -80,12 +128,48 @@ def _write_state(state_path: Path, state: dict) -> None:
     tmp.replace(state_path)
 
 
-def _ready(port: int) -> bool:
+def _get_models(port: int, key: str | None, timeout_s: float) -> tuple[int | None, dict | None]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (OSError, ValueError):
+        return None, None
+
+
+def _ready(port: int, key: str | None = None, timeout_s: float = 2) -> bool:
+    """True when the server on the port is ours and answers: it refuses a call without our key, and with
+    the key lists our model."""
+    if key is None:
         return False
+    status, data = _get_models(port, key, timeout_s)
+    if status != 200 or not isinstance(data, dict):
+        return False
+    if MODEL_ID not in [m.get("id") for m in data.get("data") or [] if isinstance(m, dict)]:
+        return False
+    return _get_models(port, None, timeout_s)[0] == 401
+
+
+def _state_key(state_path: Path) -> str | None:
+    try:
+        return json.loads(_config_path(state_path).read_text())["api_key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _wait_ready(state_path: Path, state: dict, timeout_s: float) -> bool:
+    """Wait for a live server that may be busy generating for another user (llama.cpp answers one request
+    at a time, so its model list can take a while)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive(state.get("watchdog_pid")):
+        if _ready(state["port"], _state_key(state_path), timeout_s=10):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _free_port() -> int:
@@ -104,24 +188,30 @@ def ensure_embedded_server(db_path=None, user_pid: int | None = None) -> str:
     user_pid = user_pid or os.getpid()
     with _locked(lock_path):
         state = _read_state(state_path)
-        if state and alive(state.get("watchdog_pid")) and _ready(state["port"]):
+        if state and alive(state.get("watchdog_pid")):
+            # Never replace a live server: its other users' calls would fail to connect. Register first, so
+            # the watchdog keeps it while we wait for it to answer.
             if user_pid not in state["users"]:
                 state["users"].append(user_pid)
                 _write_state(state_path, state)
+            if not _wait_ready(state_path, state, READY_TIMEOUT_S):
+                raise RuntimeError(
+                    f"The embedded model server (port {state['port']}) does not answer as ours; see {log_path}."
+                )
         else:
-            if state:
-                _kill(state.get("watchdog_pid"))
-            state = _start(state_path, log_path, user_pid)
+            users = [p for p in (state or {}).get("users", []) if alive(p) and p != user_pid]
+            state = _start(state_path, log_path, [*users, user_pid])
     if user_pid == os.getpid() and (str(state_path), user_pid) not in _registered_exit:
         _registered_exit.add((str(state_path), user_pid))
         atexit.register(release_embedded_server, db_path, user_pid)
     return base_url(state["port"])
 
 
-def _start(state_path: Path, log_path: Path, user_pid: int) -> dict:
+def _start(state_path: Path, log_path: Path, users: list[int]) -> dict:
     model = gguf_path()
     port = _free_port()
-    state = {"port": port, "users": [user_pid], "model": str(model), "watchdog_pid": None}
+    key = _write_config(state_path, port, str(model))
+    state = {"port": port, "users": users, "model": str(model), "watchdog_pid": None}
     _write_state(state_path, state)
     log = open_private_log(log_path)
     proc = subprocess.Popen(
@@ -136,6 +226,7 @@ def _start(state_path: Path, log_path: Path, user_pid: int) -> dict:
             str(port),
         ],
         cwd=ROOT,
+        env=child_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # a Ctrl-C in the app's terminal goes to the app; the watchdog follows it
@@ -144,16 +235,22 @@ def _start(state_path: Path, log_path: Path, user_pid: int) -> dict:
     _write_state(state_path, state)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if _ready(port):
+        if _ready(port, key):
             return state
         if proc.poll() is not None:
             break
         time.sleep(0.2)
     _kill(proc.pid)
-    with contextlib.suppress(OSError):
-        state_path.unlink()
+    _forget(state_path)
     tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
     raise RuntimeError(f"The embedded model server did not start (log {log_path}):\n{tail}")
+
+
+def _forget(state_path: Path) -> None:
+    """Remove a stopped server's state and settings (with its key)."""
+    for path in (state_path, _config_path(state_path)):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _kill(pid: int | None, wait_s: float = 10) -> None:
@@ -181,9 +278,8 @@ def release_embedded_server(db_path=None, user_pid: int | None = None) -> bool:
         if state["users"]:
             _write_state(state_path, state)
             return False
-        _kill(state.get("watchdog_pid"))
-        with contextlib.suppress(OSError):
-            state_path.unlink()
+        _forget(state_path)
+    _kill(state.get("watchdog_pid"))  # outside the lock: the watchdog takes it to stop its server
     return True
 
 
@@ -194,9 +290,8 @@ def stop_embedded_server(db_path=None) -> bool:
         state = _read_state(state_path)
         if not state:
             return False
-        _kill(state.get("watchdog_pid"))
-        with contextlib.suppress(OSError):
-            state_path.unlink()
+        _forget(state_path)
+    _kill(state.get("watchdog_pid"))
     return True
 
 
@@ -219,11 +314,10 @@ def _die_with_parent() -> None:
 
 
 def serve(state_path: Path, port: int) -> int:
-    state = _read_state(state_path) or {}
-    model = state.get("model") or str(gguf_path())
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", MODEL_ID]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
-    server = subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+    # Host, port, key and model come from the owner-only settings file (a key on the command line would
+    # show in `ps`); the environment is the cleaned one this watchdog was started with.
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(_config_path(state_path))]
+    server = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env=child_env())
     stopping = False
 
     def stop(*_):
@@ -238,20 +332,32 @@ def serve(state_path: Path, port: int) -> int:
             current = _read_state(state_path)
             if current is None or current.get("watchdog_pid") not in (None, os.getpid()):
                 break  # the state file was removed or taken over: this server is no longer wanted
-            if not any(alive(pid) for pid in current.get("users", [])):
-                break  # every user is gone (exited or killed)
+            if not any(alive(pid) for pid in current.get("users", [])) and not _has_users(state_path):
+                break  # every user is gone (exited or killed), checked again under the lock
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        current = _read_state(state_path)
-        if current and current.get("watchdog_pid") == os.getpid():
-            with contextlib.suppress(OSError):
-                state_path.unlink()
+        # Under the lock: a process registering now either got in before (and we did not stop) or finds
+        # no server after and starts its own; never a server that stops under a fresh user.
+        with _locked(_lock_path(state_path)):
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            current = _read_state(state_path)
+            if current and current.get("watchdog_pid") == os.getpid():
+                _forget(state_path)
     return 0
+
+
+def _lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name.removesuffix(".json") + ".lock")
+
+
+def _has_users(state_path: Path) -> bool:
+    with _locked(_lock_path(state_path)):
+        current = _read_state(state_path) or {}
+        return any(alive(pid) for pid in current.get("users", []))
 
 
 def main(argv: list[str] | None = None) -> int:

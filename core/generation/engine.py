@@ -111,7 +111,7 @@ class RunEngine:
         self._setup_data()
         for cid, conn in self.connections.items():
             base_url = conns.endpoint(conn, self.db_path)
-            api_key = conns.resolve_api_key(conn)
+            api_key = conns.resolve_api_key(conn, self.db_path)
             # Several small connection pools rather than one big one: the HTTP pool checks every idle
             # connection on each request, which costs more CPU than the request itself at high concurrency.
             shards = math.ceil(self._concurrency(cid) / CONNECTIONS_PER_CLIENT)

@@ -70,8 +70,10 @@ async def one_call(
     db, conn, model, messages, n, config: RunConfig, project_id, version_id, db_path=None, seed=None
 ) -> Preview:
     """A single logged call outside any run (Prompt Studio's preview): nothing goes into the data."""
-    base_url = conns.endpoint(conn, db_path or db_file(db))
-    client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=config.sdk_max_retries)
+    db_path = db_path or db_file(db)
+    base_url = conns.endpoint(conn, db_path)
+    api_key = conns.resolve_api_key(conn, db_path)
+    client = LLMClient(base_url, api_key, conn.timeout_s, max_retries=config.sdk_max_retries)
     shape = first_shape(conn)
     price = prices.price_for(db, conn, model)
     try:
