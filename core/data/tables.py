@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from core.data.csv_quotes import RecordLines, unclosed_quote_line
 
 Source = str | Path | BinaryIO
 
@@ -168,7 +171,7 @@ def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> Table:
     if not first.strip():
         raise FileProblem(Problem(filename, None, None, "The file is empty (only blank lines)."))
     delimiter = _sniff_delimiter(first, kind)
-    lines = _RecordLines(_chain_first(first, text))
+    lines = RecordLines(_chain_first(first, text))
     reader = csv.reader(lines, delimiter=delimiter)
     header = [c.strip() for c in next(reader)]
     columns = [c or f"column {i + 1}" for i, c in enumerate(header)]
@@ -188,7 +191,7 @@ def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> Table:
                 yield held[0], held[1]
             held = record
         if held is not None and held[1]:
-            opened = _unclosed_quote_line(held[3], delimiter)
+            opened = unclosed_quote_line(held[3], delimiter)
             if opened is None:
                 yield held[0], held[1]
             else:
@@ -200,46 +203,6 @@ def _csv_table(text: io.TextIOWrapper, filename: str, kind: str) -> Table:
                 yield held[0], Problem(filename, held[0], None, message)
 
     return Table(columns, records(), kind)
-
-
-class _RecordLines:
-    """The lines fed to csv.reader, keeping the raw lines of the record being read."""
-
-    def __init__(self, lines):
-        self.lines = lines
-        self.current: list[str] = []
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = next(self.lines)
-        self.current.append(line)
-        return line
-
-    def take(self) -> list[str]:
-        taken, self.current = self.current, []
-        return taken
-
-
-def _unclosed_quote_line(raw_lines: list[str], delimiter: str) -> int | None:
-    """The index (within the record's lines) of the line whose quote is still open at the end, or None."""
-    opened, in_quote, at_field_start = None, False, True
-    for index, line in enumerate(raw_lines):
-        i = 0
-        while i < len(line):
-            char = line[i]
-            if in_quote:
-                if char == '"':
-                    if line[i + 1 : i + 2] == '"':
-                        i += 1  # an escaped quote
-                    else:
-                        in_quote = False
-            elif char == '"' and at_field_start:
-                in_quote, opened = True, index
-            at_field_start = not in_quote and char in (delimiter, "\n", "\r")
-            i += 1
-    return opened if in_quote else None
 
 
 def _chain_first(first, rest):
@@ -309,16 +272,36 @@ def _jsonl_lines(handle: BinaryIO, filename: str, encoding: str):
 
 
 def _json_array_table(handle: BinaryIO, filename: str, encoding: str) -> Table:
+    """A .json file holding one array of objects, read item by item (never the whole file at once)."""
+    import ijson
+
+    stream = handle if codecs.lookup(encoding).name == "utf-8" else codecs.getreader(encoding)(handle)
+    if stream is handle and handle.read(3) != codecs.BOM_UTF8:
+        handle.seek(0)
+    items = ijson.items(stream, "item", use_float=True)
+    not_objects = Problem(filename, None, None, "A .json file must hold a list of objects (or JSON Lines).")
     try:
-        data = json.loads(handle.read().decode(_python_encoding(encoding)))
+        first = next(items, None)
     except UnicodeDecodeError:
         raise FileProblem(decode_problem(handle, filename, encoding)) from None
-    except json.JSONDecodeError as exc:
-        raise FileProblem(Problem(filename, exc.lineno, None, f"The file is not valid JSON: {exc.msg}.")) from None
-    if not isinstance(data, list) or not data or not all(isinstance(item, dict) for item in data):
-        raise FileProblem(Problem(filename, None, None, "A .json file must hold a list of objects (or JSON Lines)."))
-    columns = list(data[0].keys())
-    return Table(columns, ((i + 1, [obj.get(c) for c in columns]) for i, obj in enumerate(data)), "json")
+    except ijson.JSONError as exc:
+        raise FileProblem(Problem(filename, None, None, f"The file is not valid JSON: {exc}.")) from None
+    if not isinstance(first, dict):
+        raise FileProblem(not_objects)
+    columns = list(first.keys())
+
+    def records():
+        index = 0
+        try:
+            for index, obj in enumerate(itertools.chain([first], items), start=1):
+                if isinstance(obj, dict):
+                    yield index, [obj.get(c) for c in columns]
+                else:
+                    yield index, Problem(filename, index, None, f"Item {index} of the list is not a JSON object.")
+        except ijson.JSONError as exc:
+            yield None, Problem(filename, None, None, f"The file is not valid JSON after item {index}: {exc}.")
+
+    return Table(columns, records(), "json")
 
 
 def cell(value) -> str:
@@ -336,11 +319,18 @@ def cell(value) -> str:
 def _xlsx_table(handle: BinaryIO, filename: str) -> Table:
     import zipfile
 
-    from openpyxl import load_workbook
+    from defusedxml import DefusedXmlException
+    from openpyxl import DEFUSEDXML, load_workbook
 
+    if not DEFUSEDXML:  # openpyxl reads XML through defusedxml only when it is installed and not turned off
+        message = "Excel files are read only with defusedxml's protection: unset OPENPYXL_DEFUSEDXML."
+        raise FileProblem(Problem(filename, None, None, message))
     try:
         workbook = load_workbook(handle, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        cause = exc.__cause__ or exc.__context__  # openpyxl wraps what defusedxml refused
+        if isinstance(exc, DefusedXmlException) or isinstance(cause, DefusedXmlException):
+            raise FileProblem(_unsafe_xml(filename, cause or exc)) from None
         raise FileProblem(Problem(filename, None, None, f"This is not a readable Excel .xlsx file ({exc}).")) from None
     sheet = workbook.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
@@ -357,13 +347,24 @@ def _xlsx_table(handle: BinaryIO, filename: str) -> Table:
     width = len(columns)
 
     def records():
-        for row_no, values in enumerate(rows, start=2):
-            cells = [cell(v) for v in values[:width]]
-            if any(cells):
-                yield row_no, cells
+        try:
+            for row_no, values in enumerate(rows, start=2):
+                cells = [cell(v) for v in values[:width]]
+                if any(cells):
+                    yield row_no, cells
+        except DefusedXmlException as exc:  # the sheet's XML is parsed as it is read
+            yield None, _unsafe_xml(filename, exc)
         workbook.close()
 
     return Table(columns, records(), "xlsx")
+
+
+def _unsafe_xml(filename: str, exc: Exception) -> Problem:
+    message = (
+        f"The Excel file's XML declares entities or a DTD ({type(exc).__name__}), which a spreadsheet never "
+        "needs and an attack (an 'XML bomb') does: it is not read. Save the sheet again from Excel, or as .csv."
+    )
+    return Problem(filename, None, None, message)
 
 
 def with_decode_errors(table: Table, source: Source, filename: str, encoding: str):
