@@ -9,6 +9,9 @@ from streamlit.testing.v1 import AppTest
 from db import connect
 from db.generation import connections as conn_q
 from db.projects import project_id_by_name
+from tests import generation_fixtures
+
+fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +56,28 @@ def test_generate_page_offers_the_papers_plan_with_an_estimate():
     assert not at.exception
     info = " ".join(i.value for i in at.info)
     assert "420 calls for 4,200 observations" in info
+
+
+def test_generate_page_builds_exports_only_when_asked(study, monkeypatch):
+    """A rerun of the Runs tab shows the export buttons without building either export (big runs take long)."""
+    from core.generation import export as run_export
+    from core.generation import plan as planning
+    from core.generation import runs as gen
+    from core.jobs.worker import run_job
+    from db import jobs as jobq
+
+    db = study["db"]
+    plan = planning.Plan(["A2"], {"gender": ["boy"]}, study["models"], per_cell=2, per_call=2)
+    gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig())
+    run_job(Path(db.execute("PRAGMA database_list").fetchone()[2]), jobq.claim_next(db)["id"])
+    built = []
+    for name in ("export_csv", "export_jsonl"):
+        real = getattr(run_export, name)
+        monkeypatch.setattr(
+            run_export, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k)
+        )
+    at = open_page("pages/generate.py", project="Study")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "2 observations" in [c.value for c in at.caption]
+    assert built == []

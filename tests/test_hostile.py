@@ -69,7 +69,10 @@ LLM = [
     "Escape \x1b[1mbold\x1b[0m and bell \x07 while she spins the bowl.",
     "Mark \u202edrawkcab\u202c text while he rocks on the sofa.",
 ]
-SERVER_ERROR = "![t](http://example.invalid/e.png) <img src=x onerror=alert(21)> [x](javascript:alert(22)) **bold**"
+SERVER_ERROR = (
+    "![t](http://example.invalid/e.png) <img src=x onerror=alert(21)> [x](javascript:alert(22)) **bold** "
+    "see https://example.invalid/login, www.example.invalid or help@example.invalid"  # bare links
+)
 SEARCH = ["alert(1)", "alert(2)", "alert(3)", "p.png", "Big heading", "Long line without", "red escape", "retteb"]
 
 
@@ -147,7 +150,8 @@ def nothing_rendered(page) -> None:
     found = page.evaluate(
         """() => ({
             images: [...document.images].map(i => i.getAttribute('src')).filter(s => s === 'x' || /example\\.invalid/.test(s)),
-            links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')).filter(h => /^\\s*javascript:/i.test(h)),
+            links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))
+                .filter(h => /^\\s*javascript:/i.test(h) || /example\\.invalid/.test(h)),
             scripts: [...document.scripts].filter(s => /alert\\(/.test(s.textContent)).length,
             handlers: [...document.querySelectorAll('[onerror]')].length,
             headings: [...document.querySelectorAll('h1, h2, h3, h4, table:not([role=grid])')]
@@ -255,7 +259,7 @@ def test_hostile_text_is_shown_as_text_in_every_page(hostile_study, studio_serve
     page.get_by_role("button", name="Generate preview").click()
     alert = page.locator('[data-testid="stAlert"]').filter(has_text="HTTP 500")
     alert.wait_for()
-    assert SERVER_ERROR in alert.inner_text()
+    assert SERVER_ERROR in alert.inner_text().replace("\u2060", "")  # word joiners keep bare URLs unlinked
     safe()
 
     # Results: the error browser over test observations whose texts are all hostile.

@@ -3,10 +3,15 @@ Each becomes a template problem naming the message and line; nothing hangs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.generation import prompts
 from db.projects import Facet, Label, create_project, get_project
+from tests import generation_fixtures
+
+fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
 
 
 @pytest.fixture
@@ -64,3 +69,30 @@ def test_ordinary_arithmetic_loops_and_repetition_still_render(project):
     assert problems(project, user) == []
     context = prompts.context_for(project, prompts.Slot("A1", {"gender": "boy"}, 3))
     assert prompts.render("", user, context)["user"] == "Write 6 (1024). 0 1 2 ---    ab"
+
+
+def test_a_very_long_real_text_is_cut_as_a_few_shot_example_and_counted(study):
+    import json as _json
+
+    from core.generation import plan as planning
+    from core.generation import runs as gen
+    from core.jobs.worker import run_job
+    from core.text import text_key
+    from db import jobs as jobq
+    from db.connection import now_utc
+
+    db, fake = study["db"], study["fake"]
+    letter = "The clinic letter goes on. " * 2000  # about 54,000 characters
+    db.execute(
+        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        " VALUES (?, 'real', 'train', ?, ?, '[\"B4\"]', ?)",
+        [study["project"].id, letter, text_key(letter), now_utc()],
+    )
+    assert prompts.long_example_count(db, study["project"].id) == 1
+    plan = planning.Plan(["B4"], {"gender": ["boy"]}, study["models"], per_cell=2, per_call=2)
+    gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(n_examples=1))
+    run_job(Path(db.execute("PRAGMA database_list").fetchone()[2]), jobq.claim_next(db)["id"])
+    prompt = _json.dumps(fake.chat_requests[0]["body"]["messages"])
+    shown = prompts.cut_example(letter)
+    assert len(shown) == prompts.MAX_EXAMPLE_CHARS and shown.endswith(" […]")
+    assert _json.dumps(shown)[1:-1] in prompt and len(prompt) < 10_000

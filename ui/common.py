@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -34,10 +35,16 @@ def start_background() -> None:
     ensure_worker(db_path(), parent_pid=os.getpid())
 
 
+# Streamlit's Markdown links bare URLs, www. names and e-mail addresses after escapes are resolved, so a
+# backslash does not stop it; an invisible word joiner (U+2060) inside the pattern does.
+_BARE_LINK = re.compile(r"(?i)(://|(?<=\bwww)\.|@)")
+
+
 def plain(text) -> str:
     """Text from outside the app (a server's error message, a file's values) shown literally in an element that
-    renders Markdown (st.error, st.warning): no link, image or HTML is made from it."""
-    return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in str(text))
+    renders Markdown (st.error, st.warning): no link, image or HTML is made from it, not even from a bare URL."""
+    text = _BARE_LINK.sub("\u2060\\1", str(text))
+    return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in text)
 
 
 def db():

@@ -69,6 +69,11 @@ def render_new_run(project, database) -> None:
             key="gen_mode",
         )
         config = replace(config, mode=mode)
+        if config.n_examples and (cut := prompts.long_example_count(database, project.id)):
+            st.caption(
+                f"{cut:,} train observation(s) are longer than {prompts.MAX_EXAMPLE_CHARS:,} characters: as few-shot "
+                f"examples they are cut to that length (ending in '{prompts.CUT_MARK.strip()}')."
+            )
         t1, t2 = st.columns(2)
         above_usd = t1.number_input(
             "Type the amount to confirm runs above ($)", 0.0, 1e6, gen.CONFIRM_ABOVE_USD, key="gen_confirm_usd"

@@ -152,10 +152,20 @@ def _browse(database, run_id: int) -> None:
         column_config={"Text": st.column_config.TextColumn(width="large")},
     )
     e1, e2 = st.columns(2)
-    e1.download_button("Export CSV", export_csv(database, run_id, **filters), f"run-{run_id}.csv", "text/csv")
+    # Built when clicked, not on every rerun of this page (a big run's exports take seconds and memory).
+    e1.download_button(
+        "Export CSV",
+        lambda: export_csv(db(), run_id, **filters),
+        f"run-{run_id}.csv",
+        "text/csv",
+        on_click="ignore",
+        key="gen_export_csv",
+    )
     e2.download_button(
         "Export JSONL (with provenance)",
-        export_jsonl(database, run_id, **filters),
+        lambda: export_jsonl(db(), run_id, **filters),
         f"run-{run_id}.jsonl",
         "application/x-ndjson",
+        on_click="ignore",
+        key="gen_export_jsonl",
     )

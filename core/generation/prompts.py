@@ -176,15 +176,31 @@ def cell_examples(db, project_id: int, label_code: str, facets, model: str, cell
     facets_json = facets if isinstance(facets, str) else json.dumps(facets, sort_keys=True)
     # The key (without the label, which sample_examples adds) is the one runs have always used.
     return sample_examples(db, project_id, label_code, k, seed, f"{facets_json}|{model}|{cell_index}")
+# A few-shot example longer than this is cut (a pasted clinical letter would otherwise fill the prompt,
+# and the model's context, on every call); the Generate page says how many are.
+MAX_EXAMPLE_CHARS = 1000
+CUT_MARK = " […]"
 
 
 def sample_examples(db, project_id: int, label_code: str, k: int, seed: int, key: str = "") -> tuple[str, ...]:
-    """k real train observations with this label, the same for the same seed and key (so resumes match)."""
+    """k real train observations with this label, the same for the same seed and key (so resumes match);
+    each at most MAX_EXAMPLE_CHARS long."""
     if k <= 0:
         return ()
     pool = run_q.train_texts_for_label(db, project_id, label_code)
     rng = random.Random(f"{seed}|{label_code}|{key}")
-    return tuple(rng.sample(pool, min(k, len(pool))))
+    return tuple(cut_example(text) for text in rng.sample(pool, min(k, len(pool))))
+
+
+def cut_example(text: str) -> str:
+    if len(text) <= MAX_EXAMPLE_CHARS:
+        return text
+    return text[: MAX_EXAMPLE_CHARS - len(CUT_MARK)].rstrip() + CUT_MARK
+
+
+def long_example_count(db, project_id: int) -> int:
+    """How many real train observations would be cut if picked as few-shot examples."""
+    return run_q.count_long_train_texts(db, project_id, MAX_EXAMPLE_CHARS)
 
 
 # ---------------------------------------------------------------- versions

@@ -4,14 +4,22 @@ label, rubric score distributions, reviewer agreement and real-vs-synthetic sepa
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 from db.review.answers import ACCEPT
 
 
+def _text(value) -> str:
+    """A name typed by a user (reviewer, model, verdict, rubric dimension) as Plotly shows it: Plotly reads
+    labels as HTML-like markup (<a href>, <b>, <br>), so they are escaped to show exactly as typed."""
+    return html.escape(str(value), quote=False)
+
+
 def accuracy_figure(rows: list[dict], title: str) -> go.Figure:
     """Accuracy per group with its Wilson 95% interval as error bars."""
-    groups = [f"{r['group']} (n={r['n']})" for r in rows]
+    groups = [f"{_text(r['group'])} (n={r['n']})" for r in rows]
     acc = [r["accuracy"] for r in rows]
     fig = go.Figure(
         go.Bar(
@@ -42,8 +50,8 @@ def error_rates_figure(labels: list[dict], verdicts: tuple[str, ...]) -> go.Figu
     colours = ["#c62828", "#ef6c00", "#6a1b9a", "#455a64"]
     for i, verdict in enumerate(v for v in verdicts if v != ACCEPT):
         fig.add_bar(
-            name=verdict,
-            x=[r["group"] for r in labels],
+            name=_text(verdict),
+            x=[_text(r["group"]) for r in labels],
             y=[r.get(f"{verdict} rate") for r in labels],
             marker_color=colours[i % len(colours)],
         )
@@ -61,10 +69,10 @@ def rubric_figure(rubric: list[dict]) -> go.Figure:
     fig = go.Figure()
     values = sorted({v for r in rubric for v in r["distribution"]})
     palette = ["#b71c1c", "#ef6c00", "#fbc02d", "#7cb342", "#2e7d32", "#1565c0", "#4527a0"]
-    names = [f"{r['dimension']} (mean {r['mean']:.2f})" if r["n"] else r["dimension"] for r in rubric]
+    names = [f"{_text(r['dimension'])} (mean {r['mean']:.2f})" if r["n"] else _text(r["dimension"]) for r in rubric]
     for i, v in enumerate(values):
         fig.add_bar(
-            name=str(v),
+            name=_text(v),
             y=names,
             x=[r["distribution"].get(v, 0) for r in rubric],
             orientation="h",
@@ -81,8 +89,8 @@ def agreement_figure(pairs: list[dict]) -> go.Figure:
     for pair in pairs:
         measures = [k for k in pair if k.endswith("kappa")]
         fig.add_bar(
-            name=pair["reviewers"],
-            x=[m.replace(" weighted kappa", "") for m in measures],
+            name=_text(pair["reviewers"]),
+            x=[_text(m.replace(" weighted kappa", "")) for m in measures],
             y=[pair[m] for m in measures],
         )
     fig.update_layout(

@@ -376,3 +376,11 @@ def train_texts_for_label(db, project_id: int, label_code: str) -> list[str]:
             [project_id, label_code],
         )
     ]
+
+
+def count_long_train_texts(db, project_id: int, max_chars: int) -> int:
+    return db.execute(
+        "SELECT COUNT(*) FROM observations WHERE project_id = ? AND source = 'real' AND split = 'train'"
+        " AND length(text) > ?",
+        [project_id, max_chars],
+    ).fetchone()[0]
