@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,12 +12,33 @@ from pathlib import Path
 import sqlite_utils
 
 DEFAULT_PATH = Path("data") / "studio.db"
-BUSY_TIMEOUT_MS = 15_000
+# How long a write waits for another writer; tests and the fault benchmark set it lower to provoke "locked".
+BUSY_TIMEOUT_MS = int(os.environ.get("STUDIO_BUSY_TIMEOUT_MS", "15000"))
 
 
 def db_path() -> Path:
     """The database file: `STUDIO_DB` if set, else `data/studio.db` under the working directory."""
     return Path(os.environ.get("STUDIO_DB") or DEFAULT_PATH)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy": another writer held the database past the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def retry_locked(write, *args, attempts: int = 6, first_wait_s: float = 0.5, **kwargs):
+    """Run a background write, trying again with backoff while the database stays locked (a long import can
+    hold it past the busy timeout); any other error, or the last try's, is raised."""
+    wait = first_wait_s
+    for attempt in range(attempts):
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, 10)
+    return None
 
 
 def now_utc() -> str:

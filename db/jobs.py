@@ -91,8 +91,9 @@ def progress(db, job_id: int, done: int, total: int | None = None, message: str 
 
 
 def check_cancel(db, job_id: int) -> None:
+    """Raise Cancelled if the user asked to stop, or if the job is gone (its project was deleted)."""
     row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()
-    if row and row[0]:
+    if row is None or row[0]:
         raise Cancelled()
 
 

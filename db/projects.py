@@ -123,10 +123,25 @@ def rename_project(db, project_id: int, new_name: str) -> None:
         db.execute("UPDATE projects SET name = ?, updated_utc = ? WHERE id = ?", [new_name, now_utc(), project_id])
 
 
-def delete_project(db, project_id: int) -> None:
-    """Delete a project and everything in it (the page asks for confirmation first)."""
+class ProjectBusy(ValueError):
+    """The project still has queued or running jobs: deleting it would cascade their runs away mid-work."""
+
+
+def delete_project(db, project_id: int) -> list[int]:
+    """Delete a project and everything in it (the page asks for confirmation first); refused while any of its
+    jobs is queued or running. Returns the ids of the training runs deleted (their model folders go too)."""
     with immediate(db):
+        active = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE project_id = ? AND status IN ('queued', 'running')", [project_id]
+        ).fetchone()[0]
+        if active:
+            raise ProjectBusy(
+                f"The project has {active} queued or running job(s): cancel them on the Jobs page and wait "
+                "until they have stopped, then delete it."
+            )
+        runs = [r[0] for r in db.execute("SELECT id FROM training_runs WHERE project_id = ?", [project_id])]
         db.execute("DELETE FROM projects WHERE id = ?", [project_id])
+    return runs
 
 
 def update_details(db, project_id: int, description: str, guidelines_md: str, verdicts: list[str]) -> None:

@@ -106,6 +106,12 @@ def models_root(db) -> Path:
     return database_file(db).parent / "models"
 
 
+def model_dirs(db, run_ids: list[int]) -> list[Path]:
+    """Every model folder of these training runs (`run-<id>-<random>`, and the older `<id>` name)."""
+    root = models_root(db)
+    return [p for run_id in run_ids for p in (*root.glob(f"run-{run_id}-*"), root / str(run_id)) if p.is_dir()]
+
+
 def finish_run(db, run_id: int, status: str, error: str | None = None) -> None:
     assert status in ("failed", "cancelled", "done")
     db.execute(

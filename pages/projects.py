@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.projects.setup import (
+    delete_project,
     facet_rows,
     facets_from_rows,
     label_rows,
@@ -15,8 +16,8 @@ from core.projects.setup import (
     verdicts_from_text,
 )
 from db.projects import (
+    ProjectBusy,
     create_project,
-    delete_project,
     get_project,
     rename_project,
     replace_facets,
@@ -212,5 +213,9 @@ with edit_tab:
         st.warning("This removes the project with its observations, runs, reviews and training results.")
         typed = st.text_input(f"Type the project name ({project.name}) to confirm", key=f"{key}-confirm")
         if st.button("Delete project", type="primary", disabled=typed.strip() != project.name, key=f"{key}-delete"):
-            delete_project(db(), project.id)
-            switch_to(None, f"Deleted project {project.name!r}.")
+            try:
+                delete_project(db(), project.id)
+            except ProjectBusy as exc:
+                st.error(str(exc))
+            else:
+                switch_to(None, f"Deleted project {project.name!r}.")

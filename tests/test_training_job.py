@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -99,7 +100,7 @@ def test_training_runs_store_metrics_predictions_and_a_loadable_model(db, tmp_pa
     assert all(len(p["probs"]) == 3 for p in predictions)
 
     # The saved model is the evaluated one: it reproduces the stored test probabilities...
-    assert os.path.isdir(run["model_dir"]) and run["model_dir"].endswith(f"models/{run['id']}")
+    assert os.path.isdir(run["model_dir"]) and re.search(rf"models/run-{run['id']}-[0-9a-f]{{12}}$", run["model_dir"])
     reloaded = _probs(run["model_dir"], [r["text"] for r in test_rows])
     assert np.allclose(reloaded, [p["probs"] for p in predictions], atol=1e-4)
     # ...and the stored thresholds are the ones tuned on its validation predictions.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
 import fcntl
 import importlib.util
 import json
@@ -36,7 +35,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from core.jobs.processes import alive
+from core.jobs.processes import alive, die_with_parent
 from db.connection import db_path as default_db_path
 from db.connection import make_private, open_private_log
 
@@ -307,17 +306,11 @@ def embedded_server_status(db_path=None) -> dict | None:
 # ---------------------------------------------------------------- the watchdog process
 
 
-def _die_with_parent() -> None:
-    """In the server's process: ask the kernel for SIGTERM when the watchdog goes."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def serve(state_path: Path, port: int) -> int:
     # Host, port, key and model come from the owner-only settings file (a key on the command line would
     # show in `ps`); the environment is the cleaned one this watchdog was started with.
     cmd = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(_config_path(state_path))]
-    server = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env=child_env())
+    server = subprocess.Popen(cmd, preexec_fn=die_with_parent, env=child_env())
     stopping = False
 
     def stop(*_):

@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 import random
+import sqlite3
 from pathlib import Path
 
 from core.generation import connections as conns
@@ -30,6 +31,7 @@ from core.generation.safety import BUDGET_REASON, Breaker, Budget, failure_kind,
 from core.keys import mask
 from core.text import text_key
 from db import jobs as jobq
+from db.connection import is_locked, retry_locked
 from db.generation import calls as call_q
 from db.generation import connections as conn_q
 from db.generation import outcomes as outcome_q
@@ -145,6 +147,8 @@ class RunEngine:
         reporter = asyncio.create_task(self._report_progress())
         try:
             while True:
+                if run_q.get_run(self.db, self.run_id) is None:
+                    raise jobq.Cancelled()
                 cells = run_q.queued_cells(self.db, self.run_id)
                 if cells:
                     await self._work(cells)
@@ -210,7 +214,8 @@ class RunEngine:
             try:
                 await self._process(cell, client)
             except Exception as exc:  # an unexpected problem with one cell fails that cell, not the run
-                run_q.fail_cell(self.db, cell["id"], mask(f"{type(exc).__name__}: {exc}"))
+                # Retried: the problem may be the database itself being locked, and the run must live on.
+                retry_locked(run_q.fail_cell, self.db, cell["id"], mask(f"{type(exc).__name__}: {exc}"))
 
     async def _report_progress(self) -> None:
         while True:
@@ -224,8 +229,15 @@ class RunEngine:
                 for task in getattr(self, "_workers", []):
                     task.cancel()
                 return
+            except sqlite3.OperationalError as exc:
+                # A writer (a large import) holds the database: try again next tick. This task must never die
+                # quietly, or Cancel would stop working while paid calls go on.
+                if not is_locked(exc):
+                    raise
 
     def _progress_once(self) -> None:
+        if run_q.get_run(self.db, self.run_id) is None:
+            raise jobq.Cancelled()  # the run is gone (its project was deleted): stop paying for calls
         counts = run_q.run_counts(self.db, self.run_id)
         done = counts["cells_done"] + counts["cells_failed"]
         jobq.progress(self.db, self.job_id, done, counts["cells_total"], progress_message(counts))
@@ -280,6 +292,13 @@ class RunEngine:
             await gate.wait()
             if self.stop_reason or self.cancelled:
                 return  # the cell stays queued
+            # Checked before every paid call: a cell that is gone (the run was deleted) or no longer queued
+            # (another process finished it) is not paid for again.
+            status = retry_locked(run_q.cell_status, self.db, cell["id"])
+            if status != "queued":
+                if status is None:
+                    self.cancelled = True
+                return
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
             params = request_params(self.config, slot.n, shape, try_seed(self.config, key, attempt))
             worst = prices.cost_or_none(price, worst_case_prompt_tokens(messages), params.get(shape.token_param))
@@ -302,7 +321,7 @@ class RunEngine:
                 attempt=attempt,
             )
             self.budget.settle(worst, row["cost_usd"])
-            call_id = call_q.insert_call(self.db, row)  # logged verbatim before parsing
+            call_id = retry_locked(call_q.insert_call, self.db, row)  # logged verbatim before parsing
             if adapted := adapt(shape, result):
                 self.shapes[(cid, model)] = adapted
                 tries -= 1  # the server's limitation, not this cell's failure
@@ -370,4 +389,5 @@ class RunEngine:
                     "model": cell["model"],
                 }
             )
-        return run_q.complete_cell(self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected)
+        # Retried on "locked" (the answer is paid for: keep it); only the write, so duplicate checks run once.
+        return retry_locked(run_q.complete_cell, self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected)

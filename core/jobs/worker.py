@@ -14,6 +14,7 @@ import fcntl
 import importlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
-from core.jobs.processes import alive
+from core.jobs.processes import alive, die_with_parent, kill_tree
 from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
-from db.connection import open_private_log
+from db.connection import is_locked, open_private_log, retry_locked
 
 # kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
 HANDLERS = {
@@ -104,23 +105,31 @@ def _stale(job: dict) -> bool:
 
 def run_job(path: Path, job_id: int) -> int:
     """Run one claimed job in this process; the handler reports through the jobs table."""
+    # SIGTERM (the supervisor stopping) unwinds the job, so its `finally` blocks stop what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     db = connect(path)
     job = jobq.get(db, job_id)
+    if job is None:
+        return 0  # deleted with its project before it started
     jobq.set_pid(db, job_id, os.getpid())
     module_name, func_name = HANDLERS[job["kind"]].split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         message = handler(db, job) or "Finished"
-        jobq.finish(db, job_id, "done", message)
+        retry_locked(jobq.finish, db, job_id, "done", message)
         return 0
     except jobq.Cancelled:
-        jobq.log(db, job_id, "Cancelled by the user.", "warning")
-        jobq.finish(db, job_id, "cancelled", "Cancelled")
+        if jobq.get(db, job_id) is None:
+            return 0  # the job went with its project: nothing left to record
+        retry_locked(jobq.log, db, job_id, "Cancelled by the user.", "warning")
+        retry_locked(jobq.finish, db, job_id, "cancelled", "Cancelled")
         return 0
     except Exception as exc:  # the job fails with its reason; the worker lives on
+        if jobq.get(db, job_id) is None:
+            return 0
         # Masked: an HTTP library's error can quote a header, key and all, and the Jobs page shows this.
-        jobq.log(db, job_id, mask(traceback.format_exc()), "error")
-        jobq.finish(db, job_id, "failed", "Failed", error=mask(f"{type(exc).__name__}: {exc}"))
+        retry_locked(jobq.log, db, job_id, mask(traceback.format_exc()), "error")
+        retry_locked(jobq.finish, db, job_id, "failed", "Failed", error=mask(f"{type(exc).__name__}: {exc}"))
         return 1
 
 
@@ -132,19 +141,27 @@ class Supervisor:
     stopping: bool = False
 
     def loop(self) -> None:
-        db = connect(self.path)
-        recover_orphans(db)
-        last_recover = time.monotonic()
-        while not self.stopping:
-            if self.parent_pid and not alive(self.parent_pid):
-                break
-            self._reap(db)
-            if time.monotonic() - last_recover > 10:
-                recover_orphans(db, {pid for pid, _, _ in self.children.values()})
-                last_recover = time.monotonic()
-            self._start_jobs(db)
-            time.sleep(POLL_S)
-        self._stop_children()
+        try:
+            db = retry_locked(connect, self.path)
+            retry_locked(recover_orphans, db)
+            last_recover = time.monotonic()
+            while not self.stopping:
+                if self.parent_pid and not alive(self.parent_pid):
+                    break
+                try:
+                    self._reap(db)
+                    if time.monotonic() - last_recover > 10:
+                        recover_orphans(db, {pid for pid, _, _ in self.children.values()})
+                        last_recover = time.monotonic()
+                    self._start_jobs(db)
+                except sqlite3.OperationalError as exc:
+                    if not is_locked(exc):
+                        raise
+                    # A long write (an import) holds the database: this round is skipped, the next one retries.
+                    print(f"Supervisor: the database is locked; trying again. ({exc})", flush=True)
+                time.sleep(POLL_S)
+        finally:
+            self._stop_children()  # whatever ended the loop, no job process is left running without it
 
     def _free_kinds(self) -> list[str]:
         busy = {}
@@ -158,7 +175,8 @@ class Supervisor:
             if job is None:
                 return
             cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(self.path), "--run-job", str(job["id"])]
-            proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2])
+            # The job goes with the supervisor, even a SIGKILLed one (and takes its own children with it).
+            proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], preexec_fn=die_with_parent)
             jobq.set_pid(db, job["id"], proc.pid)
             self.children[job["id"]] = (proc.pid, job["kind"], proc)
 
@@ -183,13 +201,10 @@ class Supervisor:
                     jobq.finish(db, job_id, "failed", "Process died", error=reason)
 
     def _stop_children(self) -> None:
+        # Each job with every process it started (a training job's torchrun and its ranks).
         for _, _, proc in self.children.values():
-            proc.terminate()
-        for _, _, proc in self.children.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            kill_tree(proc.pid)
+            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

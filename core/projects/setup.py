@@ -7,7 +7,10 @@ problem names its row so the user can find it.
 from __future__ import annotations
 
 import math
+import shutil
 
+from db import projects as project_q
+from db import training as training_q
 from db.projects import Facet, Label, Project, RubricDimension
 
 
@@ -91,3 +94,11 @@ def rubric_rows(project: Project | None) -> list[dict]:
     return [
         {"code": d.code, "question": d.question, "scale_min": d.scale_min, "scale_max": d.scale_max} for d in rubric
     ]
+
+
+def delete_project(db, project_id: int) -> None:
+    """Delete a project with everything in it, its trained model folders included. Refused (ProjectBusy)
+    while any of its jobs is queued or running: a run's paid calls could no longer be stored."""
+    run_ids = project_q.delete_project(db, project_id)
+    for path in training_q.model_dirs(db, run_ids):
+        shutil.rmtree(path, ignore_errors=True)

@@ -311,6 +311,8 @@ def fine_tune(
     if model_dir is not None and trainer.is_world_process_zero():
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
+        if any(model_dir.iterdir()):  # another model's files (an old tokenizer) must never mix into this one
+            raise TrainingError(f"The model folder {model_dir} already holds files: refusing to write into it.")
         trainer.model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
         saved = str(model_dir)

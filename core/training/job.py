@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -23,6 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.jobs.processes import die_with_parent, kill_tree
 from core.training.config import TrainingConfig
 from core.training.dataset import TrainingData, build
 from db import jobs as jobq
@@ -109,11 +110,21 @@ def store_outcome(db, run_id: int, outcome) -> None:
     )
 
 
+def new_model_dir(db, run_id: int) -> Path:
+    """A fresh, empty folder for this run's model: named by the run and a random part, since run ids come back
+    after a project is deleted and two databases may share a folder; an existing one is never reused."""
+    root = q.models_root(db)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"run-{run_id}-{secrets.token_hex(6)}"
+    path.mkdir(exist_ok=False)
+    return path
+
+
 def _train_here(db, job_id: int, run: dict, config: TrainingConfig, data: TrainingData) -> str:
     from core.training.finetune import fine_tune
 
     reporter = DbReporter(db, job_id, run["id"], config.epochs)
-    model_dir = q.models_root(db) / str(run["id"])
+    model_dir = new_model_dir(db, run["id"])
     outcome = fine_tune(config, data, run["seed"], model_dir, reporter)
     store_outcome(db, run["id"], outcome)
     if outcome.stopped_early:
@@ -141,17 +152,24 @@ def _train_distributed(db, job_id: int, run: dict, config: TrainingConfig) -> st
         str(run["id"]),
         "--job-id",
         str(job_id),
+        "--model-dir",
+        str(new_model_dir(db, run["id"])),
     ]
     jobq.log(db, job_id, f"Starting {config.processes} training processes: {' '.join(cmd[2:])}")
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        while proc.poll() is None:
-            job = jobq.get(db, job_id)
-            if job["cancel_requested"]:
-                os.killpg(proc.pid, signal.SIGTERM)
+        # torchrun dies with this process (PR_SET_PDEATHSIG) and, on the way out, every process it started is
+        # ended too: its ranks start their own sessions, so a process group would not reach them.
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        try:
+            while proc.poll() is None:
+                job = jobq.get(db, job_id)
+                if job is None or job["cancel_requested"]:
+                    raise jobq.Cancelled()
+                time.sleep(1)
+        finally:
+            if proc.poll() is None:
+                kill_tree(proc.pid)
                 proc.wait()
-                raise jobq.Cancelled()
-            time.sleep(1)
         out.seek(0)
         tail = out.read()[-4000:]
     finished = q.get_run(db, run["id"])
@@ -206,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--run-id", type=int, required=True)
     parser.add_argument("--job-id", type=int, required=True)
+    parser.add_argument("--model-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     db = connect(args.db)
     found = q.get_run(db, args.run_id)
@@ -214,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     main_rank = int(os.environ.get("RANK", "0")) == 0
     reporter = DbReporter(db, args.job_id, args.run_id, config.epochs) if main_rank else Reporter()
     try:
-        outcome = fine_tune(config, data, found["seed"], q.models_root(db) / str(args.run_id), reporter)
+        outcome = fine_tune(config, data, found["seed"], args.model_dir, reporter)
     except TrainingError as exc:
         print(f"TrainingError: {exc}", file=sys.stderr, flush=True)
         return 2

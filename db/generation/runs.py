@@ -181,6 +181,12 @@ def requeue_failed_cells(db, run_id: int) -> tuple[int, str]:
     return n, status
 
 
+def cell_status(db, cell_id: int) -> str | None:
+    """A cell's status now, or None when it is gone (its run or project was deleted)."""
+    row = db.execute("SELECT status FROM generation_cells WHERE id = ?", [cell_id]).fetchone()
+    return row[0] if row else None
+
+
 def fail_cell(db, cell_id: int, error: str) -> None:
     db.execute(
         "UPDATE generation_cells SET status = 'failed', error = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",
