@@ -120,13 +120,20 @@ def metrics(db, job_id: int) -> list[dict]:
     return list(db.query("SELECT step, name, value FROM job_metrics WHERE job_id = ? ORDER BY name, step", [job_id]))
 
 
-def finish(db, job_id: int, status: str, message: str = "", error: str | None = None) -> None:
+def finish(
+    db, job_id: int, status: str, message: str = "", error: str | None = None, owner_pid: int | None = None
+) -> bool:
+    """Record a running job's outcome. With `owner_pid`, only if that process still owns the job (a process
+    a restart took for dead must not finish the job another process now runs). True if recorded."""
     assert status in FINISHED
+    owner = " AND worker_pid = ?" if owner_pid is not None else ""
     with immediate(db):
-        db.execute(
-            "UPDATE jobs SET status = ?, message = ?, error = ?, finished_utc = ?, heartbeat_utc = ?"
-            " WHERE id = ? AND status = 'running'",
-            [status, message, error, now_utc(), now_utc(), job_id],
+        return bool(
+            db.execute(
+                "UPDATE jobs SET status = ?, message = ?, error = ?, finished_utc = ?, heartbeat_utc = ?"
+                " WHERE id = ? AND status = 'running'" + owner,
+                [status, message, error, now_utc(), now_utc(), job_id, *([owner_pid] if owner else [])],
+            ).rowcount
         )
 
 

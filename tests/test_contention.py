@@ -3,6 +3,7 @@ model folders that must not mix. Real job and supervisor processes; the fake ser
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -139,3 +140,42 @@ def test_model_folders_are_unique_never_reused_and_go_with_their_project(study, 
     )
     delete_project(db, study["project"].id)
     assert not first.exists() and not second.exists()
+
+
+def test_resume_pressed_in_two_tabs_queues_one_job(study):
+    db = study["db"]
+    run_id = _long_run(study, per_cell=4)
+    gen.cancel_run(db, run_id)  # cancelled while queued: its four cells stay to do
+    assert gen.resume_run(db, run_id) is True
+    assert gen.resume_run(db, run_id) is False
+    active = db.execute(
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'generation' AND status IN ('queued', 'running')"
+        " AND json_extract(config_json, '$.run_id') = ?",
+        [run_id],
+    ).fetchone()[0]
+    assert active == 1
+    with pytest.raises(sqlite3.IntegrityError):  # even a caller that skips the check cannot add a second
+        jobq.enqueue(db, "generation", {"run_id": run_id}, project_id=study["project"].id)
+
+
+def test_two_processes_on_one_run_never_pay_for_a_cell_twice(study):
+    """A restart took a live job process for dead (a stale heartbeat) and handed its job to a second one."""
+    db, fake = study["db"], study["fake"]
+    fake.latency_s = 0.1
+    run_id = _long_run(study, per_cell=30)
+    first_job, first = _job_process(db)
+    assert _wait(lambda: len(fake.chat_requests) >= 3)
+    jobq.requeue(db, first_job["id"], "Resumed after the worker stopped")  # what recover_orphans does
+    second_job, second = _job_process(db)
+    assert second_job["id"] == first_job["id"] and first.poll() is None  # both work on the same run now
+    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    paid_twice = db.execute(
+        "SELECT cell_id, COUNT(*) FROM llm_calls WHERE run_id = ? GROUP BY cell_id HAVING COUNT(*) > 1", [run_id]
+    ).fetchall()
+    assert paid_twice == []
+    assert gen.run_counts(db, run_id)["cells_done"] == 30
+    calls = db.execute("SELECT http_attempts_json FROM llm_calls WHERE run_id = ?", [run_id]).fetchall()
+    assert len(calls) == 30  # one logged call per cell; its HTTP tries (a slow answer retried) are all of them:
+    assert sum(len(json.loads(c[0])) for c in calls) == len(fake.chat_requests)
+    job = jobq.get(db, first_job["id"])
+    assert job["status"] == "done" and job["worker_pid"] == second.pid  # finished by its owner only

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -42,6 +43,10 @@ from db.projects import get_project
 PROGRESS_EVERY_S = 1.0
 CONNECTIONS_PER_CLIENT = 8
 MAX_OWN_WAIT_S = 120.0
+
+
+class HandedOver(Exception):
+    """The job was handed to another process (a restart took this one for dead)."""
 
 
 def db_file(db) -> Path | None:
@@ -97,6 +102,8 @@ class RunEngine:
         self.stop_reason: str | None = None  # set when the budget is reached or the breaker trips
         self._screens: dict[tuple[str, str], Screen] = {}
         self.cancelled = False
+        self.owner = run_q.lease_owner(os.getpid(), job_id)  # whose claim a cell carries while it is being paid for
+        self.skipped = 0  # cells passed over because another live process holds them
 
     # -- setup
 
@@ -150,8 +157,11 @@ class RunEngine:
                 if run_q.get_run(self.db, self.run_id) is None:
                     raise jobq.Cancelled()
                 cells = run_q.queued_cells(self.db, self.run_id)
+                self.skipped = 0
                 if cells:
                     await self._work(cells)
+                if self.skipped:  # another process holds some cells: wait for it rather than spin
+                    await asyncio.sleep(1.0)
                 if self.cancelled:
                     raise jobq.Cancelled()
                 if self.stop_reason:
@@ -215,7 +225,7 @@ class RunEngine:
                 await self._process(cell, client)
             except Exception as exc:  # an unexpected problem with one cell fails that cell, not the run
                 # Retried: the problem may be the database itself being locked, and the run must live on.
-                retry_locked(run_q.fail_cell, self.db, cell["id"], mask(f"{type(exc).__name__}: {exc}"))
+                retry_locked(run_q.fail_cell, self.db, cell["id"], mask(f"{type(exc).__name__}: {exc}"), self.owner)
 
     async def _report_progress(self) -> None:
         while True:
@@ -229,6 +239,11 @@ class RunEngine:
                 for task in getattr(self, "_workers", []):
                     task.cancel()
                 return
+            except HandedOver:
+                # Another process runs this job now: take no new cell, but let the calls under way finish
+                # and be stored (their cells are claimed by us, so nobody pays for them again).
+                self.cancelled = True
+                return
             except sqlite3.OperationalError as exc:
                 # A writer (a large import) holds the database: try again next tick. This task must never die
                 # quietly, or Cancel would stop working while paid calls go on.
@@ -238,6 +253,11 @@ class RunEngine:
     def _progress_once(self) -> None:
         if run_q.get_run(self.db, self.run_id) is None:
             raise jobq.Cancelled()  # the run is gone (its project was deleted): stop paying for calls
+        job = jobq.get(self.db, self.job_id)
+        if job is None:
+            raise jobq.Cancelled()
+        if job["worker_pid"] not in (None, os.getpid()):
+            raise HandedOver()
         counts = run_q.run_counts(self.db, self.run_id)
         done = counts["cells_done"] + counts["cells_failed"]
         jobq.progress(self.db, self.job_id, done, counts["cells_total"], progress_message(counts))
@@ -292,13 +312,16 @@ class RunEngine:
             await gate.wait()
             if self.stop_reason or self.cancelled:
                 return  # the cell stays queued
-            # Checked before every paid call: a cell that is gone (the run was deleted) or no longer queued
-            # (another process finished it) is not paid for again.
-            status = retry_locked(run_q.cell_status, self.db, cell["id"])
-            if status != "queued":
-                if status is None:
+            # Claimed before every paid call: a cell that is gone (the run was deleted), finished, or held by
+            # another live process (two jobs on one run) is not paid for again.
+            lease_s = conn.timeout_s * (self.config.sdk_max_retries + 1) + 60
+            claim = retry_locked(run_q.claim_cell, self.db, cell["id"], self.owner, lease_s)
+            if claim != "claimed":
+                if claim is None:
                     self.cancelled = True
+                self.skipped += claim == "leased"
                 return
+            cell["lease_owner"] = self.owner
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
             params = request_params(self.config, slot.n, shape, try_seed(self.config, key, attempt))
             worst = prices.cost_or_none(price, worst_case_prompt_tokens(messages), params.get(shape.token_param))
@@ -348,7 +371,7 @@ class RunEngine:
                 return
             if not retryable or tries >= self.config.max_attempts:
                 reason = f"{error} (attempt {tries} of {self.config.max_attempts}, call {call_id})"
-                run_q.fail_cell(self.db, cell["id"], reason)
+                retry_locked(run_q.fail_cell, self.db, cell["id"], reason, self.owner)
                 return
             await asyncio.sleep(backoff_s(tries, self.config.retry_base_s, result.retry_after_s))
 
@@ -390,4 +413,6 @@ class RunEngine:
                 }
             )
         # Retried on "locked" (the answer is paid for: keep it); only the write, so duplicate checks run once.
-        return retry_locked(run_q.complete_cell, self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected)
+        return retry_locked(
+            run_q.complete_cell, self.db, cell, call_id, parse_method, n_parsed, kept, dropped, rejected
+        )

@@ -176,6 +176,8 @@ def cell_examples(db, project_id: int, label_code: str, facets, model: str, cell
     facets_json = facets if isinstance(facets, str) else json.dumps(facets, sort_keys=True)
     # The key (without the label, which sample_examples adds) is the one runs have always used.
     return sample_examples(db, project_id, label_code, k, seed, f"{facets_json}|{model}|{cell_index}")
+
+
 # A few-shot example longer than this is cut (a pasted clinical letter would otherwise fill the prompt,
 # and the model's context, on every call); the Generate page says how many are.
 MAX_EXAMPLE_CHARS = 1000

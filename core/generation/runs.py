@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import asdict
 
 from core.generation import connections as conns
@@ -87,8 +88,13 @@ def start_run(db, project: Project, version_id: int, plan: Plan, config: RunConf
     return run_id
 
 
-def _enqueue(db, run_id: int, project_id: int, title: str, total: int) -> int:
-    job_id = jobq.enqueue(db, "generation", {"run_id": run_id}, project_id=project_id, title=title, total=total)
+def _enqueue(db, run_id: int, project_id: int, title: str, total: int) -> int | None:
+    """Queue the run's job; None if the run already has an active one (one job per run, by a unique index:
+    Resume pressed in two tabs must not pay for every call twice)."""
+    try:
+        job_id = jobq.enqueue(db, "generation", {"run_id": run_id}, project_id=project_id, title=title, total=total)
+    except sqlite3.IntegrityError:
+        return None
     run_q.set_run_job(db, run_id, job_id)
     return job_id
 
@@ -128,8 +134,9 @@ def resume_run(db, run_id: int) -> bool:
     counts = run_q.run_counts(db, run_id)
     if effective_status(run, job) in ("queued", "running") or not counts["cells_queued"]:
         return False
+    if _enqueue(db, run_id, run["project_id"], run["title"], counts["cells_total"]) is None:
+        return False  # another tab resumed it a moment ago
     run_q.requeue_run(db, run_id)
-    _enqueue(db, run_id, run["project_id"], run["title"], counts["cells_total"])
     return True
 
 

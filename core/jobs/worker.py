@@ -28,6 +28,7 @@ from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
 from db.connection import is_locked, open_private_log, retry_locked
+from db.generation import runs as run_q
 
 # kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
 HANDLERS = {
@@ -82,6 +83,8 @@ def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
         if alive(pid) and pid not in own_children and not _stale(job):
             continue  # another live process owns it
         reason = f"The process running this job (pid {pid}) stopped before it finished."
+        if not alive(pid):
+            run_q.release_leases(db, run_q.lease_owner(pid, job["id"]))  # its claims died with it
         if job["kind"] in RESUMABLE and not job["cancel_requested"]:
             jobq.log(db, job["id"], reason + " Resuming its unfinished work.", "warning")
             jobq.requeue(db, job["id"], "Resumed after the worker stopped")
@@ -116,20 +119,22 @@ def run_job(path: Path, job_id: int) -> int:
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         message = handler(db, job) or "Finished"
-        retry_locked(jobq.finish, db, job_id, "done", message)
+        retry_locked(jobq.finish, db, job_id, "done", message, owner_pid=os.getpid())
         return 0
     except jobq.Cancelled:
-        if jobq.get(db, job_id) is None:
-            return 0  # the job went with its project: nothing left to record
+        current = jobq.get(db, job_id)
+        if current is None or current["worker_pid"] != os.getpid():
+            return 0  # the job went with its project, or another process owns it now: nothing to record here
         retry_locked(jobq.log, db, job_id, "Cancelled by the user.", "warning")
-        retry_locked(jobq.finish, db, job_id, "cancelled", "Cancelled")
+        retry_locked(jobq.finish, db, job_id, "cancelled", "Cancelled", owner_pid=os.getpid())
         return 0
     except Exception as exc:  # the job fails with its reason; the worker lives on
         if jobq.get(db, job_id) is None:
             return 0
         # Masked: an HTTP library's error can quote a header, key and all, and the Jobs page shows this.
         retry_locked(jobq.log, db, job_id, mask(traceback.format_exc()), "error")
-        retry_locked(jobq.finish, db, job_id, "failed", "Failed", error=mask(f"{type(exc).__name__}: {exc}"))
+        error = mask(f"{type(exc).__name__}: {exc}")
+        retry_locked(jobq.finish, db, job_id, "failed", "Failed", error=error, owner_pid=os.getpid())
         return 1
 
 
@@ -186,6 +191,7 @@ class Supervisor:
             if code is None:
                 continue
             del self.children[job_id]
+            run_q.release_leases(db, run_q.lease_owner(_pid, job_id))  # its claims died with it
             job = jobq.get(db, job_id)
             if job and job["status"] == "running":
                 # The child died without recording an outcome: a signal, out of memory, a crash.

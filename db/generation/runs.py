@@ -9,6 +9,7 @@ observations, so no cell is ever stored twice.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from db.connection import immediate, now_utc
 
@@ -181,16 +182,51 @@ def requeue_failed_cells(db, run_id: int) -> tuple[int, str]:
     return n, status
 
 
-def cell_status(db, cell_id: int) -> str | None:
-    """A cell's status now, or None when it is gone (its run or project was deleted)."""
-    row = db.execute("SELECT status FROM generation_cells WHERE id = ?", [cell_id]).fetchone()
-    return row[0] if row else None
+def lease_owner(pid: int, job_id: int | None) -> str:
+    """Who holds a cell's claim: the process and its job."""
+    return f"pid{pid}-job{job_id}"
 
 
-def fail_cell(db, cell_id: int, error: str) -> None:
+def claim_cell(db, cell_id: int, owner: str, lease_s: float) -> str | None:
+    """Claim a queued cell for one paid call: 'claimed'; or why not: its status ('done', 'failed'), 'leased'
+    (another live process holds it and its lease has not expired), or None when the cell is gone."""
+    now = datetime.now(UTC)
+    with immediate(db):
+        row = db.execute(
+            "SELECT status, lease_owner, lease_expires_utc FROM generation_cells WHERE id = ?", [cell_id]
+        ).fetchone()
+        if row is None:
+            return None
+        status, holder, expires = row
+        if status != "queued":
+            return status
+        if holder and holder != owner and expires and expires > now.isoformat(timespec="milliseconds"):
+            return "leased"
+        until = (now + timedelta(seconds=lease_s)).isoformat(timespec="milliseconds")
+        db.execute(
+            "UPDATE generation_cells SET lease_owner = ?, lease_expires_utc = ? WHERE id = ?", [owner, until, cell_id]
+        )
+    return "claimed"
+
+
+def release_leases(db, owner: str) -> int:
+    """Free the cells a dead process held, so the job that resumes its run can claim them at once."""
+    return db.execute(
+        "UPDATE generation_cells SET lease_owner = NULL, lease_expires_utc = NULL WHERE lease_owner = ?", [owner]
+    ).rowcount
+
+
+def _owned(owner: str | None) -> tuple[str, list]:
+    """The condition that only the cell's lease holder (or, with no owner given, anyone) may finish it."""
+    return (" AND (lease_owner IS NULL OR lease_owner = ?)", [owner]) if owner else ("", [])
+
+
+def fail_cell(db, cell_id: int, error: str, owner: str | None = None) -> None:
+    cond, params = _owned(owner)
     db.execute(
-        "UPDATE generation_cells SET status = 'failed', error = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",
-        [error, now_utc(), cell_id],
+        "UPDATE generation_cells SET status = 'failed', error = ?, updated_utc = ? WHERE id = ? AND status = 'queued'"
+        + cond,
+        [error, now_utc(), cell_id, *params],
     )
 
 
@@ -212,10 +248,11 @@ def complete_cell(
             "UPDATE llm_calls SET parse_method = ?, n_parsed = ?, parse_error = NULL WHERE id = ?",
             [parse_method, n_parsed, call_id],
         )
+        cond, params = _owned(cell.get("lease_owner"))
         changed = db.execute(
             "UPDATE generation_cells SET status = 'done', error = NULL, call_id = ?, n_parsed = ?, n_kept = ?,"
-            " n_duplicates = ?, n_rejected = ?, updated_utc = ? WHERE id = ? AND status = 'queued'",
-            [call_id, n_parsed, len(kept), len(dropped), len(rejected), now, cell["id"]],
+            " n_duplicates = ?, n_rejected = ?, updated_utc = ? WHERE id = ? AND status = 'queued'" + cond,
+            [call_id, n_parsed, len(kept), len(dropped), len(rejected), now, cell["id"], *params],
         ).rowcount
         if not changed:
             return False

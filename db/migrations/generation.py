@@ -278,3 +278,24 @@ def m007_imported_synthetic(db):
         """
     )
     db.execute("CREATE INDEX observation_provenance_run ON observation_provenance(run_id)")
+
+
+def m008_one_active_job_per_run_and_cell_leases(db):
+    # Two jobs on one run (Resume pressed in two tabs) made paid calls twice. Databases from before keep
+    # their oldest active job per run; the others end as failed, with the reason.
+    db.execute(
+        """
+        UPDATE jobs SET status = 'failed', error = 'A second job for the same generation run.',
+            finished_utc = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE kind = 'generation' AND status IN ('queued', 'running') AND id NOT IN (
+            SELECT MIN(id) FROM jobs WHERE kind = 'generation' AND status IN ('queued', 'running')
+            GROUP BY json_extract(config_json, '$.run_id'))
+        """
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX jobs_one_active_generation_run ON jobs(json_extract(config_json, '$.run_id'))"
+        " WHERE kind = 'generation' AND status IN ('queued', 'running')"
+    )
+    # A cell is claimed before each paid call: by whom (`pid<pid>-job<job id>`) and until when.
+    db.execute("ALTER TABLE generation_cells ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE generation_cells ADD COLUMN lease_expires_utc TEXT")
