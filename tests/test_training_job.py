@@ -236,3 +236,35 @@ def test_out_of_memory_fails_the_job_with_what_to_change(db, tmp_path):
     assert "Out of memory while training on" in job["error"]
     assert "Lower the batch size or the max length" in job["error"]
     assert q.list_runs(db, project_id)[0]["status"] == "failed"
+
+
+def test_stopping_the_app_ends_every_process_of_a_torchrun_training(db, tmp_path, bert_dir):
+    """torchrun's ranks start their own sessions: the supervisor's shutdown must still reach all of them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.jobs.processes import alive, descendants
+
+    project_id = tiny_project(db)
+    start_experiment(db, project_id, _config(bert_dir, epochs=500, processes=2, early_stopping_patience=0))
+    app = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # stands for the app server
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(tmp_path / "studio.db"), "--parent-pid", str(app.pid)]
+    supervisor = subprocess.Popen(cmd, cwd=root, env={**os.environ, "STUDIO_WORKER": "on"})
+    try:
+        deadline = time.monotonic() + 240
+        tree: list[int] = []
+        while time.monotonic() < deadline and len(tree) < 4:  # job process, torchrun, two ranks
+            time.sleep(1)
+            tree = [p for p in descendants(supervisor.pid) if alive(p)]
+        assert len(tree) >= 4, tree
+        assert any("Starting 2 training processes" in line["message"] for line in jobq.logs(db, 1))
+    finally:
+        app.kill()  # the app is gone: the supervisor stops, and takes its jobs with it
+        app.wait()
+    assert supervisor.wait(timeout=120) == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(alive(p) for p in tree):
+        time.sleep(0.5)
+    assert [p for p in tree if alive(p)] == []
