@@ -47,11 +47,14 @@ def now_utc() -> str:
 
 def make_private(path: Path) -> None:
     """Create the file if needed, readable and writable by its owner only: it may hold clinical text."""
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        if os.fstat(fd).st_mode & 0o077:  # made before this rule, or under a loose umask
-            os.fchmod(fd, 0o600)
-    finally:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        # An existing file is never opened here: closing that descriptor would drop every POSIX lock this
+        # process holds on it, SQLite's included (another connection's WAL could then be deleted under it).
+        if os.stat(path).st_mode & 0o077:  # made before this rule, or under a loose umask
+            os.chmod(path, 0o600)
+    else:
         os.close(fd)
 
 
