@@ -14,7 +14,6 @@ import asyncio
 import json
 import math
 import os
-import random
 import sqlite3
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from core.generation import prices
 from core.generation.cleaning import Screen, screen_texts
 from core.generation.client import LLMClient
 from core.generation.dedupe import Deduper
+from core.generation.pacing import RateGate, backoff_s
 from core.generation.parsing import parse_response
 from core.generation.plan import RunConfig, worst_case_prompt_tokens
 from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
@@ -35,6 +35,7 @@ from db import jobs as jobq
 from db.connection import is_locked, retry_locked
 from db.generation import calls as call_q
 from db.generation import connections as conn_q
+from db.generation import leases
 from db.generation import outcomes as outcome_q
 from db.generation import runs as run_q
 from db.generation import templates as template_q
@@ -42,7 +43,6 @@ from db.projects import get_project
 
 PROGRESS_EVERY_S = 1.0
 CONNECTIONS_PER_CLIENT = 8
-MAX_OWN_WAIT_S = 120.0
 
 
 class HandedOver(Exception):
@@ -55,28 +55,6 @@ def db_file(db) -> Path | None:
         if name == "main" and path:
             return Path(path)
     return None
-
-
-class RateGate:
-    """Shared by every call to one connection: after a 429, nobody sends until the pause is over."""
-
-    def __init__(self):
-        self._until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._until = max(self._until, loop.time() + seconds)
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (delay := self._until - loop.time()) > 0:
-            await asyncio.sleep(delay)
-
-
-def backoff_s(attempt: int, base: float, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(retry_after, MAX_OWN_WAIT_S)
-    return min(base * 2 ** (attempt - 1), 60.0) * random.uniform(0.5, 1.0)
 
 
 class RunEngine:
@@ -102,7 +80,7 @@ class RunEngine:
         self.stop_reason: str | None = None  # set when the budget is reached or the breaker trips
         self._screens: dict[tuple[str, str], Screen] = {}
         self.cancelled = False
-        self.owner = run_q.lease_owner(os.getpid(), job_id)  # whose claim a cell carries while it is being paid for
+        self.owner = leases.lease_owner(os.getpid(), job_id)  # whose claim a cell carries while it is being paid for
         self.skipped = 0  # cells passed over because another live process holds them
 
     # -- setup
@@ -315,7 +293,7 @@ class RunEngine:
             # Claimed before every paid call: a cell that is gone (the run was deleted), finished, or held by
             # another live process (two jobs on one run) is not paid for again.
             lease_s = conn.timeout_s * (self.config.sdk_max_retries + 1) + 60
-            claim = retry_locked(run_q.claim_cell, self.db, cell["id"], self.owner, lease_s)
+            claim = retry_locked(leases.claim_cell, self.db, cell["id"], self.owner, lease_s)
             if claim != "claimed":
                 if claim is None:
                     self.cancelled = True

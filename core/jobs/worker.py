@@ -28,7 +28,7 @@ from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
 from db.connection import is_locked, open_private_log, retry_locked
-from db.generation import runs as run_q
+from db.generation import leases
 
 # kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
 HANDLERS = {
@@ -84,7 +84,7 @@ def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
             continue  # another live process owns it
         reason = f"The process running this job (pid {pid}) stopped before it finished."
         if not alive(pid):
-            run_q.release_leases(db, run_q.lease_owner(pid, job["id"]))  # its claims died with it
+            leases.release_leases(db, leases.lease_owner(pid, job["id"]))  # its claims died with it
         if job["kind"] in RESUMABLE and not job["cancel_requested"]:
             jobq.log(db, job["id"], reason + " Resuming its unfinished work.", "warning")
             jobq.requeue(db, job["id"], "Resumed after the worker stopped")
@@ -191,7 +191,7 @@ class Supervisor:
             if code is None:
                 continue
             del self.children[job_id]
-            run_q.release_leases(db, run_q.lease_owner(_pid, job_id))  # its claims died with it
+            leases.release_leases(db, leases.lease_owner(_pid, job_id))  # its claims died with it
             job = jobq.get(db, job_id)
             if job and job["status"] == "running":
                 # The child died without recording an outcome: a signal, out of memory, a crash.

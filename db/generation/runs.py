@@ -9,9 +9,9 @@ observations, so no cell is ever stored twice.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 from db.connection import immediate, now_utc
+from db.generation.leases import owned
 
 # A second start of the same run within this many seconds (a double click, a second tab) finds the first.
 SAME_START_WINDOW_S = 120
@@ -182,47 +182,8 @@ def requeue_failed_cells(db, run_id: int) -> tuple[int, str]:
     return n, status
 
 
-def lease_owner(pid: int, job_id: int | None) -> str:
-    """Who holds a cell's claim: the process and its job."""
-    return f"pid{pid}-job{job_id}"
-
-
-def claim_cell(db, cell_id: int, owner: str, lease_s: float) -> str | None:
-    """Claim a queued cell for one paid call: 'claimed'; or why not: its status ('done', 'failed'), 'leased'
-    (another live process holds it and its lease has not expired), or None when the cell is gone."""
-    now = datetime.now(UTC)
-    with immediate(db):
-        row = db.execute(
-            "SELECT status, lease_owner, lease_expires_utc FROM generation_cells WHERE id = ?", [cell_id]
-        ).fetchone()
-        if row is None:
-            return None
-        status, holder, expires = row
-        if status != "queued":
-            return status
-        if holder and holder != owner and expires and expires > now.isoformat(timespec="milliseconds"):
-            return "leased"
-        until = (now + timedelta(seconds=lease_s)).isoformat(timespec="milliseconds")
-        db.execute(
-            "UPDATE generation_cells SET lease_owner = ?, lease_expires_utc = ? WHERE id = ?", [owner, until, cell_id]
-        )
-    return "claimed"
-
-
-def release_leases(db, owner: str) -> int:
-    """Free the cells a dead process held, so the job that resumes its run can claim them at once."""
-    return db.execute(
-        "UPDATE generation_cells SET lease_owner = NULL, lease_expires_utc = NULL WHERE lease_owner = ?", [owner]
-    ).rowcount
-
-
-def _owned(owner: str | None) -> tuple[str, list]:
-    """The condition that only the cell's lease holder (or, with no owner given, anyone) may finish it."""
-    return (" AND (lease_owner IS NULL OR lease_owner = ?)", [owner]) if owner else ("", [])
-
-
 def fail_cell(db, cell_id: int, error: str, owner: str | None = None) -> None:
-    cond, params = _owned(owner)
+    cond, params = owned(owner)
     db.execute(
         "UPDATE generation_cells SET status = 'failed', error = ?, updated_utc = ? WHERE id = ? AND status = 'queued'"
         + cond,
@@ -248,7 +209,7 @@ def complete_cell(
             "UPDATE llm_calls SET parse_method = ?, n_parsed = ?, parse_error = NULL WHERE id = ?",
             [parse_method, n_parsed, call_id],
         )
-        cond, params = _owned(cell.get("lease_owner"))
+        cond, params = owned(cell.get("lease_owner"))
         changed = db.execute(
             "UPDATE generation_cells SET status = 'done', error = NULL, call_id = ?, n_parsed = ?, n_kept = ?,"
             " n_duplicates = ?, n_rejected = ?, updated_utc = ? WHERE id = ? AND status = 'queued'" + cond,

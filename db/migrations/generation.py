@@ -280,6 +280,7 @@ def m007_imported_synthetic(db):
     db.execute("CREATE INDEX observation_provenance_run ON observation_provenance(run_id)")
 
 
+@migrations()
 def m008_one_active_job_per_run_and_cell_leases(db):
     # Two jobs on one run (Resume pressed in two tabs) made paid calls twice. Databases from before keep
     # their oldest active job per run; the others end as failed, with the reason.
