@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ def _stale(job: dict) -> bool:
 def run_job(path: Path, job_id: int) -> int:
     """Run one claimed job in this process; the handler reports through the jobs table."""
     # SIGTERM (the supervisor stopping) unwinds the job, so its `finally` blocks stop what it started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if threading.current_thread() is threading.main_thread():  # (a test may run a job in a thread)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     db = connect(path)
     job = jobq.get(db, job_id)
     if job is None:
