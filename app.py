@@ -20,6 +20,7 @@ PAGES = {
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
         st.Page("pages/call_log.py", title="Call log", icon=":material/receipt_long:"),
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+        st.Page("pages/quality.py", title="Quality", icon=":material/verified:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
     ],

@@ -35,11 +35,12 @@ from db.generation import leases
 HANDLERS = {
     "generation": "core.generation.job:run",
     "training": "core.training.job:run",
+    "quality": "core.quality.check:run",
 }
 # Kinds whose handler can pick up where a dead process left off.
 RESUMABLE = {"generation"}
 # How many jobs of each kind may run at once (2 CPU cores: one training at a time).
-SLOTS = {"generation": 2, "training": 1}
+SLOTS = {"generation": 2, "training": 1, "quality": 1}
 STALE_AFTER_S = 120
 POLL_S = 0.5
 

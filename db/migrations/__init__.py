@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-from db.migrations import core, generation, review, sharing, training
+from db.migrations import core, generation, quality, review, sharing, training
 
 GROUPS: list[Migrations] = [
     core.core,
@@ -17,6 +17,7 @@ GROUPS: list[Migrations] = [
     review.migrations,
     training.migrations,
     sharing.migrations,
+    quality.migrations,
 ]
 
 

@@ -1,0 +1,81 @@
+"""Quality: which synthetic observations to trust before training on them (fidelity, label-noise audit)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.quality import check, view
+from ui.common import current_project, db, ensure_shell, plain
+from ui.quality_audit import audit_view, near_copy_view
+from ui.quality_fidelity import fidelity_view
+
+ensure_shell()
+
+st.title("Quality")
+st.caption(
+    "How close the synthetic observations are to real text of their label, which labels the data itself "
+    "disputes, and how that compares with the clinician's verdicts."
+)
+project = current_project()
+state = view.status(db(), project.id)
+if not state["run_ids"]:
+    st.info("No synthetic observations yet: generate a run on the Generate page first.")
+    st.stop()
+
+with st.form("q_start"):
+    c1, c2 = st.columns([3, 1])
+    runs = c1.multiselect(
+        "Generation runs to check",
+        state["run_ids"],
+        default=state["run_ids"],
+        format_func=lambda r: f"run {r}",
+        help="Each run is compared with the real train observations of the same label.",
+    )
+    threshold = c2.number_input(
+        "Near-copy at cosine ≥", 0.5, 1.0, check.CheckSettings().near_copy_threshold, 0.01, key="q_threshold"
+    )
+    if st.form_submit_button("Run quality check", type="primary"):
+        try:
+            started = check.start_check(db(), project.id, runs, check.CheckSettings(near_copy_threshold=threshold))
+        except ValueError as exc:
+            st.error(plain(exc))
+        else:
+            st.toast(f"Quality check {started['report_id']} queued")
+            st.rerun()
+
+
+@st.fragment(run_every=2)
+def progress_box(project_id: int) -> None:
+    state = view.status(db(), project_id)
+    report, job = state["newest"], state["job"]
+    if report is None or report["status"] == "done":
+        return
+    if job and job["status"] in ("queued", "running"):
+        fraction = job["progress_done"] / job["progress_total"] if job["progress_total"] else 0.0
+        st.progress(min(fraction, 1.0), text=f"Quality check {report['id']}: {job['message'] or 'queued'}")
+    elif job and job["error"]:
+        st.error(f"Quality check {report['id']} failed: {plain(job['error'])}")
+    elif report["status"] == "done" or (job and job["status"] == "done"):
+        st.rerun()
+
+
+progress_box(project.id)
+
+report = state["done"]
+if report is None:
+    st.info("Run a quality check to see the fidelity panel and the label-noise audit.")
+    st.stop()
+st.caption(
+    f"Report {report['id']} · runs {', '.join(map(str, report['run_ids'])) or 'all'} · finished "
+    f"{report['finished_utc']} · embeddings: {report['settings']['embedding_model']}"
+)
+
+TABS = {
+    "Fidelity": lambda: fidelity_view(db(), project, report),
+    "Label-noise audit": lambda: audit_view(db(), report),
+    "Near-copies": lambda: near_copy_view(db(), report),
+}
+for tab, render in zip(st.tabs(list(TABS), key="q_tab", on_change="rerun"), TABS.values(), strict=True):
+    if tab.open:
+        with tab:
+            render()
