@@ -103,6 +103,13 @@ with new_tab:
         selection.review_status = st.selectbox(
             "Review status", REVIEW_STATUSES, format_func=REVIEW_STATUS_NAMES.get, key="tr_review"
         )
+        qf = st.columns(2)
+        selection.drop_audit_flagged = qf[0].checkbox(
+            "Leave out labels the quality audit disputes", key="tr_q_audit", help="From the newest quality check."
+        )
+        selection.drop_near_copies = qf[1].checkbox(
+            "Leave out near-copies of real text", key="tr_q_copies", help="From the newest quality check."
+        )
         cap = st.columns(2)
         if cap[0].checkbox("Only labels with fewer than N real examples", key="tr_cap_below"):
             selection.only_labels_below = int(cap[0].number_input("N", 1, 1_000_000, 100, key="tr_cap_n"))
@@ -141,6 +148,8 @@ with new_tab:
         m[2].metric("Validation (real)", f"{summary['validation']:,}")
         m[3].metric("Test (real)", f"{summary['test']:,}")
         m[4].metric("Left out (text in val/test)", f"{summary['dropped_overlap']:,}")
+        if summary.get("dropped_quality"):
+            st.caption(f"{summary['dropped_quality']:,} synthetic observations left out by the quality filters.")
     if shown["labels"]:
         table = pd.DataFrame(shown["labels"]).rename(
             columns={"label": "Label", "real": "Real", "synthetic": "Synthetic"}

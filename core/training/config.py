@@ -37,6 +37,11 @@ class DataSelection:
     only_labels_below: int | None = None  # add synthetic data only to labels with fewer real examples
     percent_of_real: float | None = None  # add at most this % of the label's real count
     sample_seed: int = 0  # order in which capped rows are drawn
+    # Quality-lab filters (core.quality): leave out what a quality check flagged. The report is pinned
+    # when the experiment starts (None = the project's newest finished check at that moment).
+    drop_audit_flagged: bool = False  # labels the label-noise audit disputes
+    drop_near_copies: bool = False  # near-copies of real train text
+    quality_report_id: int | None = None
 
     def errors(self) -> list[str]:
         errs = []

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from core.training.config import DataSelection
+from db import quality as quality_q
 from db import training as q
 from db.projects import get_project
 from db.review.answers import synthetic_for_training
@@ -34,6 +35,7 @@ class TrainingData:
     validation: list[Example]
     test: list[Example]
     dropped_overlap: int = 0  # synthetic rows left out because their text is a real validation/test text
+    dropped_quality: int = 0  # synthetic rows left out by the quality-lab filters
     unknown_labels: dict[str, int] = field(default_factory=dict)  # codes on synthetic rows not in the project
 
     def composition(self) -> dict:
@@ -58,6 +60,7 @@ class TrainingData:
             "validation": len(self.validation),
             "test": len(self.test),
             "dropped_overlap": self.dropped_overlap,
+            "dropped_quality": self.dropped_quality,
             "unknown_labels": dict(self.unknown_labels),
         }
 
@@ -156,6 +159,39 @@ def _passes_filters(row: dict, selection: DataSelection) -> bool:
     return True
 
 
+def uses_quality(selection: DataSelection) -> bool:
+    return selection.drop_audit_flagged or selection.drop_near_copies
+
+
+def quality_report_id(db, project_id: int, selection: DataSelection) -> int | None:
+    """The quality check whose flags apply: the pinned one, else the project's newest finished one."""
+    if not uses_quality(selection):
+        return None
+    if selection.quality_report_id is not None:
+        report = quality_q.get_report(db, selection.quality_report_id)
+        if report is None or report["project_id"] != project_id or report["status"] != "done":
+            raise ValueError(f"Quality check {selection.quality_report_id} is not a finished check of this project.")
+        return report["id"]
+    report = quality_q.latest_report(db, project_id)
+    if report is None:
+        raise ValueError(
+            "The quality filters need a finished quality check: run one on the Quality page, or untick them."
+        )
+    return report["id"]
+
+
+def pin_quality_report(db, project_id: int, selection: DataSelection) -> None:
+    """Record in the selection which quality check its filters used, so the experiment's config says so."""
+    selection.quality_report_id = quality_report_id(db, project_id, selection)
+
+
+def _quality_excluded(db, project_id: int, selection: DataSelection) -> set[int]:
+    report_id = quality_report_id(db, project_id, selection)
+    if report_id is None:
+        return set()
+    return quality_q.excluded_ids(db, report_id, selection.drop_audit_flagged, selection.drop_near_copies)
+
+
 def _caps(selection: DataSelection, real_counts: dict[str, int]) -> dict[str, float]:
     """How many synthetic examples each label may receive."""
     caps = {}
@@ -185,6 +221,11 @@ def build(db, project_id: int, selection: DataSelection) -> TrainingData:
 
     held_out = {r["text_key"] for split in ("validation", "test") for r in q.real_observations(db, project_id, split)}
     rows = [r for r in synthetic_candidates(db, project_id, selection) if _passes_filters(r, selection)]
+    excluded = _quality_excluded(db, project_id, selection)
+    if excluded:
+        kept = [r for r in rows if r["id"] not in excluded]
+        data.dropped_quality = len(rows) - len(kept)
+        rows = kept
     if selection.only_labels_below is not None or selection.percent_of_real is not None:
         # Capped: draw in a seeded random order so the kept subset is not just the oldest run.
         random.Random(selection.sample_seed).shuffle(rows)

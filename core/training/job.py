@@ -25,7 +25,7 @@ from pathlib import Path
 
 from core.jobs.processes import die_with_parent, kill_tree
 from core.training.config import TrainingConfig
-from core.training.dataset import TrainingData, build
+from core.training.dataset import TrainingData, build, pin_quality_report
 from db import jobs as jobq
 from db import training as q
 
@@ -71,6 +71,7 @@ def start_experiment(db, project_id: int, config: TrainingConfig, name: str = ""
     without examples) are shown by `core.training.dataset.preview`; a run started anyway fails with them.
     """
     config.validate()
+    pin_quality_report(db, project_id, config.data)
     data = build(db, project_id, config.data)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     name = name.strip() or f"{config.data.kind} · {Path(config.base_model).name or config.base_model} · {stamp}"

@@ -1,0 +1,99 @@
+"""Quality-lab training filters: leave out what the audit disputes and near-copies of real text, combined with
+the review filters, with the quality check used recorded in the experiment's config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.training.config import DataSelection, TrainingConfig
+from core.training.dataset import build, preview
+from core.training.job import start_experiment
+from db import quality as q
+from tests.test_training_data import _review
+from tests.training_fixtures import add_synthetic, tiny_project
+
+
+@pytest.fixture
+def project(db):
+    project_id = tiny_project(db, sizes=(30, 10, 10))
+    ids = add_synthetic(
+        db,
+        project_id,
+        [
+            ("synthetic flapping one", ["X"], 1, "gpt-4", "boy"),
+            ("synthetic flapping two", ["X"], 1, "gpt-4", "girl"),
+            ("synthetic routine one", ["Y"], 1, "gpt-4", "girl"),
+            ("synthetic noise one", ["Z"], 1, "gpt-4", "boy"),
+        ],
+    )
+    return project_id, ids
+
+
+def _report(db, project_id, ids, flagged=(), copies=()) -> int:
+    report_id = q.create_report(db, project_id, [1], {"near_copy_threshold": 0.95})
+    q.store_items(
+        db,
+        report_id,
+        [
+            {"observation_id": i, "given_labels": [], "audit_flagged": int(i in flagged), "near_copy": int(i in copies)}
+            for i in ids
+        ],
+    )
+    q.set_report_status(db, report_id, "done")
+    return report_id
+
+
+def _texts(db, project_id, **kw) -> set[str]:
+    data = build(db, project_id, DataSelection(kind="augmented", **kw))
+    return {ex.text for ex in data.train if ex.source == "synthetic"}
+
+
+def test_audit_and_near_copy_filters_combine_with_review_filters(db, project):
+    project_id, ids = project
+    _report(db, project_id, ids, flagged={ids[0]}, copies={ids[2]})
+    assert len(_texts(db, project_id)) == 4
+    assert _texts(db, project_id, drop_audit_flagged=True) == {
+        "synthetic flapping two",
+        "synthetic routine one",
+        "synthetic noise one",
+    }
+    assert _texts(db, project_id, drop_near_copies=True) == {
+        "synthetic flapping one",
+        "synthetic flapping two",
+        "synthetic noise one",
+    }
+    _review(db, project_id, {ids[1]: ("incorrect", None), ids[3]: ("correct", None)})
+    both = _texts(db, project_id, drop_audit_flagged=True, drop_near_copies=True, review_status="drop_rejected")
+    assert both == {"synthetic noise one"}
+    shown = preview(db, project_id, DataSelection(kind="augmented", drop_audit_flagged=True, drop_near_copies=True))
+    assert shown["summary"]["dropped_quality"] == 2
+
+
+def test_the_newest_finished_check_is_used_and_pinned_in_the_experiment_config(db, project):
+    project_id, ids = project
+    older = _report(db, project_id, ids, flagged={ids[0]})
+    newer = _report(db, project_id, ids, flagged={ids[1]})
+    assert "synthetic flapping two" not in _texts(db, project_id, drop_audit_flagged=True)
+    assert "synthetic flapping one" not in _texts(db, project_id, drop_audit_flagged=True, quality_report_id=older)
+
+    config = TrainingConfig(data=DataSelection(kind="augmented", drop_audit_flagged=True))
+    started = start_experiment(db, project_id, config, name="filtered")
+    stored = json.loads(
+        db.execute("SELECT config_json FROM experiments WHERE id = ?", [started["experiment_id"]]).fetchone()[0]
+    )
+    assert stored["data"]["quality_report_id"] == newer and stored["data"]["drop_audit_flagged"] is True
+    assert TrainingConfig.from_json(json.dumps(stored)).data.quality_report_id == newer
+
+
+def test_quality_filters_without_a_finished_check_say_what_to_do(db, project):
+    from core.training.view import composition_preview
+    from db.projects import get_project
+
+    project_id, _ = project
+    selection = DataSelection(kind="augmented", drop_near_copies=True)
+    shown = composition_preview(db, get_project(db, project_id), selection)
+    assert any("run one on the Quality page" in p for p in shown["problems"])
+    with pytest.raises(ValueError, match="finished quality check"):
+        start_experiment(db, project_id, TrainingConfig(data=selection))
