@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.quality import figures as quality_figures
+from core.quality import view as quality_view
 from core.results import comparison, curves, error_analysis, report, tables
 from core.results import figures as figures_results
 from db import db_path
@@ -103,6 +105,20 @@ def synthetic_tab(results, key) -> None:
             "f1_high_pp": number("95% high (pp)", format="%+.1f"),
         },
     )
+    with st.expander("Fidelity of the synthetic data against the F1 change (Quality page)"):
+        fidelity_vs_f1(results)
+
+
+def fidelity_vs_f1(results) -> None:
+    frame = quality_view.fidelity_relation(db(), results)
+    if frame.empty:
+        st.info("Run a quality check on the Quality page to plot its fidelity figures here.")
+        return
+    figure = st.selectbox(
+        "Fidelity figure", list(quality_figures.FIDELITY_FIGURES), format_func=quality_figures.FIDELITY_FIGURES.get
+    )
+    st.plotly_chart(quality_figures.fidelity_vs_f1(frame, figure), theme=None, config=CHART_CONFIG, key="q_vs_f1")
+    st.caption(f"Fidelity from quality check {frame.attrs['report_id']}; one point per label and experiment.")
 
 
 def errors_tab(results, key) -> None:

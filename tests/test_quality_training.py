@@ -97,3 +97,31 @@ def test_quality_filters_without_a_finished_check_say_what_to_do(db, project):
     assert any("run one on the Quality page" in p for p in shown["problems"])
     with pytest.raises(ValueError, match="finished quality check"):
         start_experiment(db, project_id, TrainingConfig(data=selection))
+
+
+def test_results_plot_each_label_fidelity_against_its_f1_change(db):
+    from core.quality import figures, view
+    from core.results import tables
+    from tests.results_fixtures import build_study
+
+    ids = build_study(db, n_test=200, seeds=(1, 2), augmented=1)
+    results = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=50)
+    assert view.fidelity_relation(db, results).empty
+    labels = results.comparison.labels
+    rows = [
+        {"run_id": 1, "label": code, "facet": None, "facet_value": None, "separability_auc": 0.5 + k / 100}
+        for k, code in enumerate(labels)
+    ]
+    rows.append({"run_id": 1, "label": labels[0], "facet": "gender", "facet_value": "boy", "separability_auc": 0.99})
+    report_id = q.create_report(db, ids["project_id"], [1], {})
+    q.store_fidelity(db, report_id, rows)
+    q.set_report_status(db, report_id, "done")
+
+    frame = view.fidelity_relation(db, results)
+    assert len(frame) == len(labels)
+    by_label = frame.set_index("label")
+    assert by_label.at[labels[2], "separability_auc"] == pytest.approx(0.52)
+    delta = results.relation.set_index("label").at[labels[2], "f1_delta_pp"]
+    assert by_label.at[labels[2], "f1_delta_pp"] == pytest.approx(delta)
+    fig = figures.fidelity_vs_f1(frame, "separability_auc")
+    assert list(fig.data[0].text) == labels and list(fig.data[0].x) == pytest.approx(list(frame["separability_auc"]))

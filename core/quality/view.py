@@ -131,3 +131,16 @@ def lengths(db, project_id: int, report: dict, label: str) -> dict[str, list[int
 def export_csv(frame: pd.DataFrame) -> bytes:
     """A table as formula-safe UTF-8 CSV."""
     return csv_bytes(frame)
+
+
+def fidelity_relation(db, results) -> pd.DataFrame:
+    """Per augmented experiment × label of a Results comparison: the F1 change beside the label's fidelity
+    figures from the project's newest finished quality check (empty when there is none)."""
+    from core.quality.figures import relation_frame
+
+    report = q.latest_report(db, results.comparison.project_id)
+    if report is None:
+        return pd.DataFrame()
+    frame = relation_frame(results.relation, report)
+    frame.attrs["report_id"] = report["id"]
+    return frame
