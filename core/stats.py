@@ -202,3 +202,37 @@ def auc(positive: list[float], negative: list[float]) -> float:
     pos = np.asarray(positive, dtype=float)[:, None]
     neg = np.asarray(negative, dtype=float)[None, :]
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def pabak(a: list, b: list, n_categories: int) -> float:
+    """Prevalence- and bias-adjusted kappa: (k · observed agreement − 1) / (k − 1) for k categories."""
+    if not a or n_categories < 2:
+        return math.nan
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    return (n_categories * observed - 1) / (n_categories - 1)
+
+
+def bootstrap_kappa(
+    a: list, b: list, categories: list | None = None, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of (unweighted) Cohen's kappa over resamples of the rated items; (nan, nan) when
+    undefined. All resamples at once: each is a weighted count of the k × k agreement table."""
+    if len(a) < 2:
+        return (math.nan, math.nan)
+    categories = list(categories) if categories is not None else sorted(set(a) | set(b))
+    index = {c: i for i, c in enumerate(categories)}
+    k = len(categories)
+    cells = np.array([index[x] * k + index[y] for x, y in zip(a, b, strict=True)])
+    onehot = np.zeros((len(cells), k * k), dtype=np.float32)
+    onehot[np.arange(len(cells)), cells] = 1
+    tables = (resample_weights(len(cells), n_boot, seed) @ onehot).reshape(n_boot, k, k).astype(np.float64)
+    n = tables.sum(axis=(1, 2))
+    observed = np.trace(tables, axis1=1, axis2=2) / n
+    expected = (tables.sum(2) * tables.sum(1)).sum(1) / n**2
+    valid = expected < 1 - 1e-12
+    if not valid.any():
+        return (math.nan, math.nan)
+    kappas = (observed[valid] - expected[valid]) / (1 - expected[valid])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(kappas, [tail, 100 - tail])
+    return (float(low), float(high))

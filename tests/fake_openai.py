@@ -24,6 +24,7 @@ can be injected for every request whose messages contain a marker (`rules["A2"] 
   429_retry_date   rate limited with Retry-After as an HTTP date `retry_after_s` from now
   short            an answer with one observation fewer than asked for (at least one)
   raw              the assistant content is the next of `raw_contents` (in turn): refusals, chatter, ...
+  refusal          status 200 with a refusal message and no content
 
 Batch API: POST /v1/files (multipart, purpose "batch"), GET /v1/files/{id}/content, POST /v1/batches,
 GET /v1/batches/{id}, POST /v1/batches/{id}/cancel. A batch runs every line through the same answers and
@@ -31,6 +32,9 @@ faults as live calls, `batch_delay_s` after it was created (0: at once); lines w
 to the error file. `batch_fail_ids` (custom ids) fail with a 500 (a partially failed batch).
 
 `echo_auth = "..."` refuses every request with 401 and a body that quotes its Authorization header.
+
+`answer` (a function of the request body returning the message text) replaces the observations answer,
+e.g. for a judge; `--answer TEXT` does that standalone.
 
 Run standalone (for benchmarks): `python -m tests.fake_openai --port 8999 --latency-ms 200`.
 """
@@ -87,6 +91,7 @@ class FakeOpenAI:
         # When set, every request is refused with 401 and a body that echoes its Authorization header back
         # (as some proxies do), followed by this text.
         self.echo_auth: str | None = None
+        self.answer = None  # when set: body -> the assistant message text
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -173,12 +178,17 @@ class FakeOpenAI:
         texts = self._first_texts if fault == "repeat" and self._first_texts else self._texts(n)
         if fault == "short":
             texts = texts[: max(1, n - 1)]
-        content = json.dumps({"observations": texts})
+        content = self.answer(body) if self.answer else json.dumps({"observations": texts})
         if fault == "raw":
             with self._lock:
                 content = self.raw_contents[self._raw_next % len(self.raw_contents)]
                 self._raw_next += 1
         finish = "stop"
+        if fault == "refusal":
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+            answer = {"id": "chatcmpl-refusal", "object": "chat.completion", "model": body.get("model", MODEL)}
+            answer["choices"] = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            return 200, {}, json.dumps(answer).encode()
         if fault == "truncated":
             content, finish = content[: max(len(content) - 25, 20)], "length"
         elif fault == "fenced":
@@ -389,8 +399,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server for tests and benchmarks.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--answer", default=None, help="answer every chat request with this message text")
     args = parser.parse_args()
     fake = FakeOpenAI(latency_s=args.latency_ms / 1000, port=args.port)
+    if args.answer is not None:
+        fake.answer = lambda body: args.answer
     print(f"READY {fake.base_url}", flush=True)
     fake.httpd.serve_forever(poll_interval=0.05)
 

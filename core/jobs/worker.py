@@ -36,11 +36,12 @@ HANDLERS = {
     "generation": "core.generation.job:run",
     "training": "core.training.job:run",
     "quality": "core.quality.check:run",
+    "judge": "core.quality.judge:run",
 }
 # Kinds whose handler can pick up where a dead process left off.
-RESUMABLE = {"generation"}
+RESUMABLE = {"generation", "judge"}
 # How many jobs of each kind may run at once (2 CPU cores: one training at a time).
-SLOTS = {"generation": 2, "training": 1, "quality": 1}
+SLOTS = {"generation": 2, "training": 1, "quality": 1, "judge": 2}
 STALE_AFTER_S = 120
 POLL_S = 0.5
 

@@ -59,3 +59,56 @@ def m001_quality_reports(db):
         )
         """
     )
+
+
+@migrations()
+def m002_judge(db):
+    # A template's kind: 'generation' writes observations, 'judge' scores them. Existing templates generate.
+    db.execute("ALTER TABLE prompt_templates ADD COLUMN kind TEXT NOT NULL DEFAULT 'generation'")
+    db.execute(
+        """
+        CREATE TABLE judge_runs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            template_version_id INTEGER NOT NULL REFERENCES template_versions(id),
+            connection_id INTEGER,
+            connection_json TEXT NOT NULL,  -- snapshot of the connection used (no key)
+            model TEXT NOT NULL,
+            run_ids_json TEXT NOT NULL,     -- generation runs whose observations are judged
+            settings_json TEXT NOT NULL,    -- temperature, max tokens, concurrency
+            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            created_utc TEXT NOT NULL,
+            finished_utc TEXT
+        )
+        """
+    )
+    # One judgement per observation and judge run, with the exact messages and the raw answer. Judgements
+    # live apart from `reviews`: a judge never overwrites (or counts as) a clinician's review.
+    db.execute(
+        """
+        CREATE TABLE judgements (
+            id INTEGER PRIMARY KEY,
+            judge_run_id INTEGER NOT NULL REFERENCES judge_runs(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            template_version_id INTEGER NOT NULL,
+            messages_json TEXT NOT NULL,
+            raw_response TEXT,              -- the HTTP body exactly as received
+            content TEXT,                   -- the assistant message text
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error TEXT,                     -- the call's error, a refusal, or why the answer could not be read
+            verdict TEXT,
+            scores_json TEXT,               -- {rubric dimension code: score}
+            suggested_labels_json TEXT,     -- sorted label codes
+            score REAL,                     -- mean rubric score, on the rubric's scale
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            latency_ms INTEGER NOT NULL,
+            created_utc TEXT NOT NULL,
+            UNIQUE (judge_run_id, observation_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX judgements_observation ON judgements(observation_id)")
