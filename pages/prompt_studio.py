@@ -11,8 +11,10 @@ from core.generation import preview as previews
 from core.generation import privacy, prompts
 from core.keys import mask
 from db import db_path
+from db import judge as judge_q
 from db.generation import templates as template_q
 from ui.common import current_project, db, ensure_shell, plain
+from ui.quality_judge import judge_template_editor
 
 ensure_shell()
 
@@ -55,6 +57,9 @@ base_id = st.selectbox(
     key=f"ps_base_{template_id}",
 )
 base = by_id[base_id]
+if judge_q.template_kind(database, template_id) == judge_q.JUDGE:  # scores observations: the Quality page's judge
+    judge_template_editor(database, project, template_id, base)
+    st.stop()
 
 edit_tab, versions_tab = st.tabs(["Edit, render and preview", "Versions"])
 

@@ -1,4 +1,4 @@
-"""Quality: which synthetic observations to trust before training on them (fidelity, label-noise audit)."""
+"""Quality: which synthetic observations to trust before training on them (fidelity, label-noise audit, judge)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from core.quality import check, view
 from ui.common import current_project, db, ensure_shell, plain
 from ui.quality_audit import audit_view, near_copy_view
 from ui.quality_fidelity import fidelity_view
+from ui.quality_judge import judge_tab
 
 ensure_shell()
 
@@ -64,16 +65,22 @@ progress_box(project.id)
 report = state["done"]
 if report is None:
     st.info("Run a quality check to see the fidelity panel and the label-noise audit.")
-    st.stop()
-st.caption(
-    f"Report {report['id']} · runs {', '.join(map(str, report['run_ids'])) or 'all'} · finished "
-    f"{report['finished_utc']} · embeddings: {report['settings']['embedding_model']}"
-)
+else:
+    st.caption(
+        f"Report {report['id']} · runs {', '.join(map(str, report['run_ids'])) or 'all'} · finished "
+        f"{report['finished_utc']} · embeddings: {report['settings']['embedding_model']}"
+    )
+
+
+def needs_report(render):
+    return (lambda: render()) if report else (lambda: st.info("No finished quality check yet."))
+
 
 TABS = {
-    "Fidelity": lambda: fidelity_view(db(), project, report),
-    "Label-noise audit": lambda: audit_view(db(), report),
-    "Near-copies": lambda: near_copy_view(db(), report),
+    "Fidelity": needs_report(lambda: fidelity_view(db(), project, report)),
+    "Label-noise audit": needs_report(lambda: audit_view(db(), report)),
+    "Near-copies": needs_report(lambda: near_copy_view(db(), report)),
+    "LLM judge": lambda: judge_tab(db, project),
 }
 for tab, render in zip(st.tabs(list(TABS), key="q_tab", on_change="rerun"), TABS.values(), strict=True):
     if tab.open:

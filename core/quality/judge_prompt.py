@@ -127,3 +127,12 @@ def parse_judgement(content: str, project: Project) -> Judgement:
     labels = sorted({str(c).strip() for c in raw_labels} & codes)
     score = sum(scores.values()) / len(scores) if scores else None
     return Judgement(verdict, scores, labels, score)
+
+
+def save_judge_version(db, project: Project, template_id: int, system: str, user: str, note: str, parent_id) -> int:
+    """Save an edit of a judge template as a new immutable version (refused if it does not render)."""
+    build_messages({"system": system, "user": user}, project, "An example observation.", project.label_codes[:1])
+    latest = template_q.list_versions(db, template_id)
+    if latest and latest[0]["system"] == system and latest[0]["user"] == user:
+        raise ValueError(f"Nothing changed since version {latest[0]['version']}: no new version saved.")
+    return template_q.add_version(db, template_id, system, user, note.strip(), parent_id)

@@ -90,13 +90,14 @@ def get_version(db, version_id: int) -> dict | None:
 
 
 def project_versions(db, project_id: int) -> list[dict]:
-    """Every template version of a project, newest first (for picking one to run)."""
+    """Every generation template version of a project, newest first (for picking one to run); judge templates
+    (kind 'judge', the Quality page's) are left out."""
     return list(
         db.query(
             """
             SELECT v.id, v.version, v.note, v.created_utc, t.name AS template_name, t.id AS template_id
             FROM template_versions v JOIN prompt_templates t ON t.id = v.template_id
-            WHERE t.project_id = ? AND t.name != ? ORDER BY t.id, v.version DESC
+            WHERE t.project_id = ? AND t.name != ? AND t.kind != 'judge' ORDER BY t.id, v.version DESC
             """,
             [project_id, IMPORTED_TEMPLATE],
         )

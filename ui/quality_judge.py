@@ -1,0 +1,123 @@
+"""The Quality page's judge view (start a judge run, follow it, calibrate it against clinicians) and the judge
+template editor Prompt Studio shows for templates of kind "judge"."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.quality import judge, judge_view
+from core.quality.judge_prompt import ensure_judge_template, save_judge_version
+from ui.common import plain
+
+
+def _start_form(db, project, options: dict) -> None:
+    if not options["versions"]:
+        st.info("The project has no judge template yet.")
+        if st.button("Create the default judge template", key="qj_create"):
+            ensure_judge_template(db, project)
+            st.rerun()
+        return
+    if not options["connections"]:
+        st.info("Add an LLM connection first (LLM connections page).")
+        return
+    with st.form("qj_start"):
+        c = st.columns(4)
+        versions = {v["id"]: v["name"] for v in options["versions"]}
+        version_id = c[0].selectbox("Judge template", list(versions), format_func=versions.get, key="qj_version")
+        by_id = {cn["id"]: cn for cn in options["connections"]}
+        connection_id = c[1].selectbox("Connection", list(by_id), format_func=lambda i: by_id[i]["name"], key="qj_conn")
+        model = c[2].text_input("Model", by_id[connection_id]["models"][0] if by_id[connection_id]["models"] else "")
+        concurrency = c[3].number_input("Concurrent calls", 1, 256, 8, key="qj_conc")
+        runs = st.multiselect(
+            "Generation runs to judge", options["run_ids"], default=options["run_ids"], format_func=lambda r: f"run {r}"
+        )
+        if st.form_submit_button("Start judge run", type="primary"):
+            try:
+                started = judge.start_judge_run(
+                    db, project.id, version_id, connection_id, model, runs, judge.JudgeSettings(concurrency=concurrency)
+                )
+            except ValueError as exc:
+                st.error(plain(exc))
+            else:
+                st.session_state["qj_run"] = started["judge_run_id"]
+                st.rerun()
+
+
+@st.fragment(run_every=2)
+def _progress(db_factory, judge_run_id: int) -> None:
+    shown = judge_view.run_progress(db_factory(), judge_run_id)
+    job, counts = shown["job"], shown["counts"]
+    if job and job["status"] in ("queued", "running"):
+        fraction = job["progress_done"] / job["progress_total"] if job["progress_total"] else 0.0
+        st.progress(min(fraction, 1.0), text=job["message"] or "Queued")
+    elif job and job["error"]:
+        st.error(plain(job["error"]))
+    st.caption(f"{counts['judged']:,} judged · {counts['errors']:,} without a usable answer")
+
+
+def judge_tab(db_factory, project) -> None:
+    db = db_factory()
+    options = judge_view.choices(db, project.id)
+    st.caption(
+        "The judge scores synthetic observations with the project's rubric, a verdict and the labels that fit. "
+        "Its judgements are stored apart from reviews and never shown while a clinician annotates a sample."
+    )
+    _start_form(db, project, options)
+    runs = options["judge_runs"]
+    if not runs:
+        return
+    names = {r["id"]: f"Judge run {r['id']} · {r['model']} · {r['status']}" for r in runs}
+    if st.session_state.get("qj_run") not in names:
+        st.session_state["qj_run"] = runs[0]["id"]
+    judge_run_id = st.selectbox("Judge run", list(names), format_func=names.get, key="qj_run")
+    _progress(db_factory, judge_run_id)
+    shown = judge_view.calibration_view(db, project.id, judge_run_id)
+    st.subheader("Calibration against clinicians")
+    st.markdown(plain(shown["sentence"]))
+    if not shown["table"].empty:
+        number = st.column_config.NumberColumn
+        st.dataframe(
+            shown["table"],
+            hide_index=True,
+            width="stretch",
+            key="qj_calibration",
+            column_config={
+                c: number(format="%.2f") for c in ("agreement", "kappa", "kappa 95% low", "kappa 95% high", "PABAK")
+            },
+        )
+        for pair, matrix in shown["confusion"].items():
+            with st.expander(f"Verdict confusion matrix: {pair}"):
+                st.dataframe(matrix)
+    st.subheader("Judgements")
+    frame = judge_view.judgements_frame(db, judge_run_id)
+    st.dataframe(frame, hide_index=True, width="stretch", key="qj_table")
+    from core.quality.view import export_csv
+
+    st.download_button("Download the judgements (CSV)", export_csv(frame), f"judge_run_{judge_run_id}.csv", "text/csv")
+
+
+def judge_template_editor(db, project, template_id: int, base: dict) -> None:
+    """Edit a judge template: its variables are the observation and the project's labels, rubric and verdicts."""
+    st.caption(
+        "A judge template. Variables: `text`, `given_labels`, `labels` (code, name, description), `guidelines`, "
+        "`rubric` (code, question, scale_min, scale_max), `verdicts`, `project`. The answer must be JSON with "
+        "`verdict`, `scores` and `labels`."
+    )
+    left, right = st.columns(2)
+    system = left.text_area("System message", base["system"], height=200, key=f"psj_system_{base['id']}")
+    user = left.text_area("User message", base["user"], height=320, key=f"psj_user_{base['id']}")
+    messages, problem = judge_view.check_judge_template(project, system, user)
+    if problem:
+        left.error(plain(problem))
+    note = left.text_input("Note for this version", key=f"psj_note_{base['id']}")
+    if left.button("Save as new version", type="primary", disabled=bool(problem), key="psj_save"):
+        try:
+            save_judge_version(db, project, template_id, system, user, note, base["id"])
+        except ValueError as exc:
+            left.error(plain(exc))
+        else:
+            st.rerun()
+    right.subheader("Rendered for an example observation")
+    for message in messages or []:
+        right.caption(message["role"])
+        right.code(message["content"], language=None, wrap_lines=True)
