@@ -110,6 +110,12 @@ with new_tab:
         selection.drop_near_copies = qf[1].checkbox(
             "Leave out near-copies of real text", key="tr_q_copies", help="From the newest quality check."
         )
+        jf = st.columns(2)
+        selection.judge_accepted = jf[0].checkbox(
+            "Only what the LLM judge accepted", key="tr_j_ok", help="From the newest finished judge run."
+        )
+        if jf[1].checkbox("Only a judge score of at least", key="tr_j_min"):
+            selection.judge_min_score = float(jf[1].number_input("Judge score ≥", 0.0, 100.0, 3.0, 0.5, key="tr_j_x"))
         cap = st.columns(2)
         if cap[0].checkbox("Only labels with fewer than N real examples", key="tr_cap_below"):
             selection.only_labels_below = int(cap[0].number_input("N", 1, 1_000_000, 100, key="tr_cap_n"))
@@ -149,7 +155,9 @@ with new_tab:
         m[3].metric("Test (real)", f"{summary['test']:,}")
         m[4].metric("Left out (text in val/test)", f"{summary['dropped_overlap']:,}")
         if summary.get("dropped_quality"):
-            st.caption(f"{summary['dropped_quality']:,} synthetic observations left out by the quality filters.")
+            st.caption(
+                f"{summary['dropped_quality']:,} synthetic observations left out by the quality and judge filters."
+            )
     if shown["labels"]:
         table = pd.DataFrame(shown["labels"]).rename(
             columns={"label": "Label", "real": "Real", "synthetic": "Synthetic"}

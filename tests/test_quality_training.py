@@ -125,3 +125,56 @@ def test_results_plot_each_label_fidelity_against_its_f1_change(db):
     assert by_label.at[labels[2], "f1_delta_pp"] == pytest.approx(delta)
     fig = figures.fidelity_vs_f1(frame, "separability_auc")
     assert list(fig.data[0].text) == labels and list(fig.data[0].x) == pytest.approx(list(frame["separability_auc"]))
+
+
+def _judge_run(db, project_id, verdicts: dict[int, tuple[str | None, float | None]]) -> int:
+    """A finished judge run with the given (verdict, score) per observation; verdict None = unusable answer."""
+    from core.generation.prompts import AUTISM_SYSTEM
+    from db import judge as judge_q
+    from db.generation import templates as template_q
+
+    template_id = template_q.create_template(db, project_id, f"Judge {len(verdicts)}", AUTISM_SYSTEM, "{{ text }}")
+    judge_q.mark_judge_template(db, template_id)
+    version_id = template_q.list_versions(db, template_id)[0]["id"]
+    run_id = judge_q.create_run(db, project_id, version_id, {"id": None}, "m", [1], {})
+    judge_q.insert_judgements(
+        db,
+        [
+            {
+                "judge_run_id": run_id,
+                "observation_id": obs,
+                "model": "m",
+                "template_version_id": version_id,
+                "messages_json": "[]",
+                "status": "ok" if verdict else "error",
+                "verdict": verdict,
+                "score": score,
+                "latency_ms": 1,
+                "created_utc": "2026-01-01",
+            }
+            for obs, (verdict, score) in verdicts.items()
+        ],
+    )
+    judge_q.set_run_status(db, run_id, "done")
+    return run_id
+
+
+def test_judge_filters_combine_with_the_audit_filter_and_are_pinned(db, project):
+    project_id, ids = project
+    judge_run = _judge_run(
+        db,
+        project_id,
+        {ids[0]: ("correct", 4.5), ids[1]: ("incorrect", 4.0), ids[2]: ("correct", 2.0), ids[3]: (None, None)},
+    )
+    assert _texts(db, project_id, judge_accepted=True) == {"synthetic flapping one", "synthetic routine one"}
+    assert _texts(db, project_id, judge_min_score=4) == {"synthetic flapping one", "synthetic flapping two"}
+    assert _texts(db, project_id, judge_accepted=True, judge_min_score=4) == {"synthetic flapping one"}
+    _report(db, project_id, ids, flagged={ids[0]})
+    assert _texts(db, project_id, judge_accepted=True, drop_audit_flagged=True) == {"synthetic routine one"}
+
+    config = TrainingConfig(data=DataSelection(kind="augmented", judge_accepted=True))
+    started = start_experiment(db, project_id, config, name="judged")
+    stored = json.loads(
+        db.execute("SELECT config_json FROM experiments WHERE id = ?", [started["experiment_id"]]).fetchone()[0]
+    )
+    assert stored["data"]["judge_run_id"] == judge_run and stored["data"]["quality_report_id"] is None

@@ -42,6 +42,11 @@ class DataSelection:
     drop_audit_flagged: bool = False  # labels the label-noise audit disputes
     drop_near_copies: bool = False  # near-copies of real train text
     quality_report_id: int | None = None
+    # LLM-judge filters: keep only what the judge accepted / scored at least this (mean rubric score). An
+    # observation without a usable judgement is left out. The judge run is pinned like the quality check.
+    judge_accepted: bool = False
+    judge_min_score: float | None = None
+    judge_run_id: int | None = None
 
     def errors(self) -> list[str]:
         errs = []
@@ -53,6 +58,8 @@ class DataSelection:
             errs.append("'Only labels with fewer than N real examples' needs N of at least 1.")
         if self.percent_of_real is not None and self.percent_of_real <= 0:
             errs.append("'Add X% of the real count' needs X above 0.")
+        if self.judge_min_score is not None and self.judge_min_score < 0:
+            errs.append("The minimum judge score cannot be negative.")
         return errs
 
 

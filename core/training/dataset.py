@@ -14,10 +14,11 @@ import random
 from dataclasses import dataclass, field
 
 from core.training.config import DataSelection
+from db import judge as judge_q
 from db import quality as quality_q
 from db import training as q
 from db.projects import get_project
-from db.review.answers import synthetic_for_training
+from db.review.answers import ACCEPT, synthetic_for_training
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,43 @@ def quality_report_id(db, project_id: int, selection: DataSelection) -> int | No
     return report["id"]
 
 
+def uses_judge(selection: DataSelection) -> bool:
+    return selection.judge_accepted or selection.judge_min_score is not None
+
+
+def judge_run_id(db, project_id: int, selection: DataSelection) -> int | None:
+    """The judge run whose judgements apply: the pinned one, else the project's newest finished one."""
+    if not uses_judge(selection):
+        return None
+    if selection.judge_run_id is not None:
+        run = judge_q.get_run(db, selection.judge_run_id)
+        if run is None or run["project_id"] != project_id:
+            raise ValueError(f"Judge run {selection.judge_run_id} is not a judge run of this project.")
+        return run["id"]
+    run = judge_q.latest_done_run(db, project_id)
+    if run is None:
+        raise ValueError("The judge filters need a finished judge run: start one on the Quality page, or untick them.")
+    return run["id"]
+
+
 def pin_quality_report(db, project_id: int, selection: DataSelection) -> None:
-    """Record in the selection which quality check its filters used, so the experiment's config says so."""
+    """Record in the selection which quality check and judge run its filters used, so the config says so."""
     selection.quality_report_id = quality_report_id(db, project_id, selection)
+    selection.judge_run_id = judge_run_id(db, project_id, selection)
+
+
+def _judge_kept(db, project_id: int, selection: DataSelection) -> set[int] | None:
+    """Observation ids the judge filters keep (None = no judge filter)."""
+    run_id = judge_run_id(db, project_id, selection)
+    if run_id is None:
+        return None
+    return {
+        g["observation_id"]
+        for g in judge_q.judgements(db, run_id)
+        if g["status"] == "ok"
+        and (not selection.judge_accepted or g["verdict"] == ACCEPT)
+        and (selection.judge_min_score is None or (g["score"] is not None and g["score"] >= selection.judge_min_score))
+    }
 
 
 def _quality_excluded(db, project_id: int, selection: DataSelection) -> set[int]:
@@ -222,8 +257,9 @@ def build(db, project_id: int, selection: DataSelection) -> TrainingData:
     held_out = {r["text_key"] for split in ("validation", "test") for r in q.real_observations(db, project_id, split)}
     rows = [r for r in synthetic_candidates(db, project_id, selection) if _passes_filters(r, selection)]
     excluded = _quality_excluded(db, project_id, selection)
-    if excluded:
-        kept = [r for r in rows if r["id"] not in excluded]
+    judged = _judge_kept(db, project_id, selection)
+    if excluded or judged is not None:
+        kept = [r for r in rows if r["id"] not in excluded and (judged is None or r["id"] in judged)]
         data.dropped_quality = len(rows) - len(kept)
         rows = kept
     if selection.only_labels_below is not None or selection.percent_of_real is not None:
