@@ -7,7 +7,13 @@ label set flipped to another hallmark) against the 12,110 real HoC train sentenc
     BENCH fidelity_panel: value = embeddings + fidelity panel + near-copy search (s), baseline = embeddings (s)
     BENCH noise_audit:    value = embeddings + k-fold out-of-fold probabilities + cleanlab (s), baseline = same
 
-`QUALITY_BENCH_SYNTHETIC=600 python -m bench quality` runs a smaller version.
+And the LLM judge: 4,200 observations judged against the fake OpenAI-compatible server (its own process)
+at 200 ms latency and concurrency 32, everything included (rendering, the SDK, reading and storing).
+
+    BENCH judge_4200: value = seconds, baseline = ideal seconds (4,200 × 0.2 / 32), ratio = ideal / measured
+
+`QUALITY_BENCH_SYNTHETIC=600 python -m bench quality` runs a smaller version of the first two;
+`python -m bench.bench_quality judge` runs only the judge.
 """
 
 from __future__ import annotations
@@ -59,7 +65,89 @@ def _database(folder: Path):
     return db, project_id, codes
 
 
-def main() -> None:
+JUDGED = 4200
+LATENCY_MS = 200
+CONCURRENCY = 32
+
+
+def judge_bench() -> None:
+    import asyncio
+
+    from core.generation import connections as conns
+    from core.projects.defaults import AUTISM_GUIDELINES, AUTISM_LABELS, AUTISM_RUBRIC
+    from core.quality.judge import JudgeSettings, judge_all, start_judge_run
+    from core.quality.judge_prompt import ensure_judge_template
+    from core.text import text_key
+    from db import connect, immediate
+    from db import judge as judge_q
+    from db.connection import now_utc
+    from db.projects import create_project, get_project
+
+    answer = json.dumps({"verdict": "correct", "scores": {d.code: 4 for d in AUTISM_RUBRIC}, "labels": ["A1"]})
+    proc, base_url = start_fake_server_with_answer(LATENCY_MS, answer)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = connect(Path(tmp) / "judge.db")
+            project_id = create_project(
+                db, "Judge bench", labels=AUTISM_LABELS, rubric=AUTISM_RUBRIC, guidelines_md=AUTISM_GUIDELINES
+            )
+            rows = [
+                (project_id, t, text_key(t), json.dumps(["A1"]), now_utc())
+                for t in (f"Observation {k}: the child lines up toys and avoids eye contact." for k in range(JUDGED))
+            ]
+            with immediate(db):
+                db.conn.executemany(
+                    "INSERT INTO observations (project_id, source, text, text_key, labels_json, run_id, created_utc)"
+                    " VALUES (?, 'synthetic', ?, ?, ?, 1, ?)",
+                    rows,
+                )
+            connection_id = conns.save_connection(
+                db, conns.Connection("Fake", base_url, ("fake-model",), max_concurrency=CONCURRENCY, timeout_s=30)
+            )
+            version_id = ensure_judge_template(db, get_project(db, project_id))
+            settings = JudgeSettings(concurrency=CONCURRENCY)
+            judge_run_id = start_judge_run(db, project_id, version_id, connection_id, "fake-model", [1], settings)[
+                "judge_run_id"
+            ]
+            start = time.perf_counter()
+            counts = asyncio.run(judge_all(db, judge_run_id))
+            seconds = time.perf_counter() - start
+            ok = judge_q.counts(db, judge_run_id)["ok"]
+            print(f"    judged {counts['judged']:,} ({ok:,} usable) in {seconds:.1f} s")
+            ideal = JUDGED * LATENCY_MS / 1000 / CONCURRENCY
+            report("judge_4200", seconds, "s", ideal, ratio=ideal / seconds)
+            db.conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def start_fake_server_with_answer(latency_ms: float, answer: str):
+    """The fake server in its own process (so it does not share the interpreter), answering with `answer`."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--latency-ms", str(latency_ms), "--answer", answer],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"fake server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def main(only: str | None = None) -> None:
+    judge_bench()
+    if only != "judge":
+        embedding_bench()
+
+
+def embedding_bench() -> None:
     from core.quality import audit, fidelity
     from core.quality.check import load_corpus
     from core.quality.embeddings import Embedder
@@ -95,4 +183,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

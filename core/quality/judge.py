@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 
 from core.generation import connections as conns
 from core.generation.client import LLMClient
+from core.generation.engine import CONNECTIONS_PER_CLIENT
 from core.quality.judge_prompt import JudgementError, build_messages, parse_judgement
 from db import jobs as jobq
 from db import judge as judge_q
@@ -104,7 +106,10 @@ async def judge_all(db, judge_run_id: int, job_id: int | None = None, db_path=No
     settings = JudgeSettings(**judge_run["settings"])
     conn = conns.from_snapshot(judge_run["connection"])
     base_url = conns.endpoint(conn, db_path)
-    client = LLMClient(base_url, conns.resolve_api_key(conn), conn.timeout_s, max_retries=settings.sdk_max_retries)
+    # Several small connection pools, as the generation engine does: one big pool costs more CPU than the calls.
+    shards = math.ceil(settings.concurrency / CONNECTIONS_PER_CLIENT)
+    key = conns.resolve_api_key(conn)
+    clients = [LLMClient(base_url, key, conn.timeout_s, max_retries=settings.sdk_max_retries) for _ in range(shards)]
     todo = judge_q.to_judge(db, judge_run_id)
     already = judge_q.counts(db, judge_run_id)["judged"]
     total = already + len(todo)
@@ -126,7 +131,7 @@ async def judge_all(db, judge_run_id: int, job_id: int | None = None, db_path=No
             last_report = time.monotonic()
             jobq.progress(db, job_id, done, total, f"Judged {done:,} of {total:,}")
 
-    async def worker() -> None:
+    async def worker(client: LLMClient) -> None:
         while True:
             try:
                 obs = queue.get_nowait()
@@ -146,10 +151,12 @@ async def judge_all(db, judge_run_id: int, job_id: int | None = None, db_path=No
                 flush()
 
     try:
-        await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, max(1, len(todo))))))
+        n_workers = min(settings.concurrency, max(1, len(todo)))
+        await asyncio.gather(*(worker(clients[i % shards]) for i in range(n_workers)))
     finally:
         flush()
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
     if job_id is not None:
         jobq.progress(db, job_id, done, total, f"Judged {done:,} of {total:,}")
     return judge_q.counts(db, judge_run_id)
