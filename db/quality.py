@@ -199,8 +199,8 @@ def synthetic_run_ids(db, project_id: int) -> list[int]:
 
 def clinician_verdicts(db, project_id: int) -> dict[int, str]:
     """observation id -> 'incorrect' when any reviewer's current verdict is incorrect, else 'correct' when
-    every reviewer's current verdict is correct; other verdict mixes are left out. Random samples only:
-    hidden real items are skipped."""
+    every reviewer's current verdict is correct; other verdict mixes are left out. Random samples only (not
+    the suspicious-first ones, which would bias accuracy and precision); hidden real items are skipped."""
     rows = db.execute(
         """
         WITH current AS (
@@ -208,7 +208,7 @@ def clinician_verdicts(db, project_id: int) -> dict[int, str]:
                    ROW_NUMBER() OVER (PARTITION BY i.id, r.reviewer_id ORDER BY r.id DESC) AS rn
             FROM reviews r JOIN sample_items i ON i.id = r.item_id
             JOIN review_samples s ON s.id = i.sample_id
-            WHERE s.project_id = ? AND i.is_real = 0
+            WHERE s.project_id = ? AND i.is_real = 0 AND s.id NOT IN (SELECT sample_id FROM sample_kinds)
         )
         SELECT observation_id, SUM(verdict = 'incorrect'), SUM(verdict = 'correct'), COUNT(verdict)
         FROM current WHERE rn = 1 AND verdict IS NOT NULL GROUP BY observation_id
@@ -222,3 +222,25 @@ def clinician_verdicts(db, project_id: int) -> dict[int, str]:
         elif correct == n:
             out[obs_id] = "correct"
     return out
+
+
+# --- review samples drawn by suspicion -----------------------------------------------------------------
+
+
+def set_sample_kind(db, sample_id: int, kind: str, ranking: dict) -> None:
+    db.execute(
+        "INSERT INTO sample_kinds (sample_id, kind, ranking_json, created_utc) VALUES (?, ?, ?, ?)",
+        [sample_id, kind, json.dumps(ranking, sort_keys=True), now_utc()],
+    )
+
+
+def sample_kinds(db, project_id: int) -> dict[int, str]:
+    """sample id -> kind of every sample of the project that was not drawn at random."""
+    return {
+        r[0]: r[1]
+        for r in db.execute(
+            "SELECT k.sample_id, k.kind FROM sample_kinds k JOIN review_samples s ON s.id = k.sample_id"
+            " WHERE s.project_id = ?",
+            [project_id],
+        )
+    }

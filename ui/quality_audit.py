@@ -56,6 +56,7 @@ def audit_view(db, report: dict) -> None:
         "Out-of-fold probabilities from a logistic regression per label on MiniLM embeddings (trained k-fold on "
         "real train + synthetic), then cleanlab's multi-label label-issue finding. Rank 1 is the most disputed."
     )
+    suspicious_sample_form(db, report["project_id"], report["run_ids"])
 
 
 def near_copy_view(db, report: dict) -> None:
@@ -69,3 +70,23 @@ def near_copy_view(db, report: dict) -> None:
     frame = view.near_copy_frame(db, report["id"])
     st.metric("Near-copies of real train text", f"{len(frame):,}")
     st.dataframe(frame, hide_index=True, width="stretch", key="q_nn_table")
+
+
+def suspicious_sample_form(db, project_id: int, run_ids: list[int]) -> None:
+    """Draw a review sample of the most disputed observations (kept apart from the random samples)."""
+    from core.quality import suspicious
+
+    with st.form("q_suspicious"):
+        st.markdown("**Review the most disputed observations first**")
+        st.caption(
+            "Ranked by the audit's doubt and the judge's disagreement. Reviewed on the Review page like any sample, "
+            "but never counted in the accuracy estimate: only random samples are."
+        )
+        n = st.number_input("Items", 1, 5000, 50, key="q_susp_n")
+        if st.form_submit_button("Draw a suspicious-first sample"):
+            try:
+                sample_id = suspicious.draw_suspicious_sample(db, project_id, run_ids, int(n))
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Sample #{sample_id} drawn: open it on the Review page.")

@@ -10,9 +10,10 @@ import streamlit as st
 
 from core.review import figures as review_figures
 from core.review import summary as rst
+from db import quality as quality_q
 from db.projects import Project
 from db.review import samples as sample_q
-from ui.common import db
+from ui.common import db, plain
 from ui.review_samples import sample_label
 
 
@@ -34,6 +35,19 @@ def summary_view(project: Project, samples: list[dict], current_sample: int | No
     reviewers = [r["name"] for r in sample_q.list_reviewers(conn, project.id)]
     who = c2.selectbox("Reviewer", ["All reviewers", *reviewers])
     summary = rst.summarize(conn, project, chosen or None, None if who == "All reviewers" else who)
+    suspicious = quality_q.sample_kinds(conn, project.id)
+    if suspicious:
+        names = ", ".join(sample_label(by_id[i]) for i in suspicious if i in by_id)
+        if set(chosen) & set(suspicious):
+            st.warning(
+                "A chosen sample was drawn suspicious-first (the most disputed observations), not at random: its "
+                "share correct is not an estimate of the runs' accuracy."
+            )
+        else:
+            st.caption(
+                f"Accuracy from the random samples only; suspicious-first samples ({plain(names)}) are left out "
+                "unless chosen above."
+            )
     if summary.answers == 0:
         st.info("No answers yet for this selection.")
     else:

@@ -23,8 +23,10 @@ import numpy as np
 from core.csv_safety import safe_cell
 from core.review.agreement import group_agreement
 from core.stats import auc, cohen_kappa, wilson
+from db import quality as quality_q
 from db.projects import Project
 from db.review import answers as answer_q
+from db.review import samples as sample_q
 
 ACCEPT = answer_q.ACCEPT
 
@@ -270,7 +272,10 @@ def real_vs_synthetic(real: list[dict], synthetic: list[dict], project: Project)
 
 
 def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewer: str | None = None) -> Summary:
-    """Everything the summary view shows, for some samples (all when None) and one reviewer (all when None)."""
+    """Everything the summary view shows, for some samples (all random ones when None: a suspicious-first
+    sample is left out unless chosen) and one reviewer (all when None)."""
+    if not sample_ids and (kinds := quality_q.sample_kinds(db, project.id)):
+        sample_ids = [s["id"] for s in sample_q.list_samples(db, project.id) if s["id"] not in kinds] or [-1]
     # Final answers of the adjudicator are shown by the Adjudicate view; they are no reviewer's answer here.
     rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
     reviewers = sorted({r["reviewer"] for r in rows})

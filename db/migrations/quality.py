@@ -112,3 +112,19 @@ def m002_judge(db):
         """
     )
     db.execute("CREATE INDEX judgements_observation ON judgements(observation_id)")
+
+
+@migrations()
+def m003_sample_kinds(db):
+    # Review samples drawn by the quality lab rather than at random. A sample without a row here is a random
+    # sample: only those estimate accuracy.
+    db.execute(
+        """
+        CREATE TABLE sample_kinds (
+            sample_id INTEGER PRIMARY KEY REFERENCES review_samples(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('suspicious')),
+            ranking_json TEXT NOT NULL,     -- what the ranking used: quality report, judge run
+            created_utc TEXT NOT NULL
+        )
+        """
+    )

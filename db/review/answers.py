@@ -158,6 +158,7 @@ def verdict_counts_by_run_label(db, project_id: int) -> list[dict]:
             JOIN review_samples s ON s.id = i.sample_id
             JOIN observations o ON o.id = i.observation_id, json_each(o.labels_json) j
             WHERE s.project_id = ? AND r.verdict IS NOT NULL AND o.source = 'synthetic' AND i.is_real = 0
+              AND s.id NOT IN (SELECT sample_id FROM sample_kinds)  -- random samples only estimate accuracy
               AND {_IS_CURRENT}
             GROUP BY o.run_id, j.value
             """,
