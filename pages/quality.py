@@ -46,21 +46,23 @@ with st.form("q_start"):
 
 
 @st.fragment(run_every=2)
-def progress_box(project_id: int) -> None:
+def progress_box(project_id: int, shown_report_id: int | None) -> None:
     state = view.status(db(), project_id)
     report, job = state["newest"], state["job"]
-    if report is None or report["status"] == "done":
+    if report is None:
+        return
+    if report["status"] == "done" or (job and job["status"] == "done"):
+        if report["id"] != shown_report_id:
+            st.rerun(scope="app")  # a check just finished: show it
         return
     if job and job["status"] in ("queued", "running"):
         fraction = job["progress_done"] / job["progress_total"] if job["progress_total"] else 0.0
         st.progress(min(fraction, 1.0), text=f"Quality check {report['id']}: {job['message'] or 'queued'}")
     elif job and job["error"]:
         st.error(f"Quality check {report['id']} failed: {plain(job['error'])}")
-    elif report["status"] == "done" or (job and job["status"] == "done"):
-        st.rerun()
 
 
-progress_box(project.id)
+progress_box(project.id, state["done"]["id"] if state["done"] else None)
 
 report = state["done"]
 if report is None:
