@@ -151,3 +151,17 @@ def test_start_check_refuses_without_synthetic_data(db):
     project_id = tiny_project(db)
     with pytest.raises(ValueError, match="no synthetic observations"):
         start_check(db, project_id, [])
+
+
+def test_a_quality_job_runs_through_the_worker_and_finishes_its_report(db, tmp_path):
+    from core.jobs.worker import run_job
+
+    project_id, ids = _tiny_with_synthetic(db)
+    started = start_check(db, project_id, [1])
+    job = jobq.claim_next(db, ["quality"])
+    assert run_job(tmp_path / "studio.db", job["id"]) == 0
+    finished = jobq.get(db, started["job_id"])
+    assert finished["status"] == "done" and "26 synthetic observations" in finished["message"]
+    report = q.get_report(db, started["report_id"])
+    assert report["status"] == "done" and report["audit"]["audited"] == len(ids)
+    assert q.latest_report(db, project_id)["id"] == started["report_id"]
