@@ -208,7 +208,9 @@ def clinician_verdicts(db, project_id: int) -> dict[int, str]:
                    ROW_NUMBER() OVER (PARTITION BY i.id, r.reviewer_id ORDER BY r.id DESC) AS rn
             FROM reviews r JOIN sample_items i ON i.id = r.item_id
             JOIN review_samples s ON s.id = i.sample_id
+            JOIN reviewers rv ON rv.id = r.reviewer_id
             WHERE s.project_id = ? AND i.is_real = 0 AND s.id NOT IN (SELECT sample_id FROM sample_kinds)
+              AND rv.adjudicator = 0
         )
         SELECT observation_id, SUM(verdict = 'incorrect'), SUM(verdict = 'correct'), COUNT(verdict)
         FROM current WHERE rn = 1 AND verdict IS NOT NULL GROUP BY observation_id

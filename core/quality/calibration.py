@@ -113,7 +113,8 @@ def calibrate(db, project_id: int, judge_run_id: int) -> list[Agreement]:
     }
     clinicians: dict[str, dict[int, dict]] = {}
     for answer in current_answers(db, project_id):
-        if answer["is_real"] or answer["observation_id"] not in judged:
+        # Hidden real items and an adjudicator's final answers are no clinician's own rating.
+        if answer["is_real"] or answer.get("adjudicator") or answer["observation_id"] not in judged:
             continue
         ratings = _ratings(project, answer["verdict"], json.loads(answer["scores_json"]), _clinician_labels(answer))
         clinicians.setdefault(answer["reviewer"], {})[answer["observation_id"]] = ratings
