@@ -24,6 +24,7 @@ from core.data.importer import (
 )
 from db.observations import SPLITS, ObservationFilter, list_imports
 from ui.common import current_project, db, ensure_shell
+from ui.data_splits import splits_tab
 
 ensure_shell()
 
@@ -44,7 +45,7 @@ for col, split in zip(cols[1:4], SPLITS, strict=True):
 cols[4].metric("Synthetic", f"{summary.synthetic:,}")
 cols[5].metric("With a label", f"{summary.labelled_share:.0%}" if summary.real else "—")
 
-overview, browse, importing, export = st.tabs(["Overview", "Observations", "Import", "Export"])
+overview, browse, importing, splits, export = st.tabs(["Overview", "Observations", "Import", "Splits", "Export"])
 
 
 def problems_table(problems) -> None:
@@ -294,6 +295,10 @@ with importing:
     if history:
         with st.expander(f"Import history ({len(history)})"):
             st.dataframe(pd.DataFrame(history).drop(columns=["report_json"]), hide_index=True, width="stretch")
+
+
+with splits:
+    splits_tab(project)
 
 
 with export:

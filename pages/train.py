@@ -18,6 +18,7 @@ from core.training.config import (
 from core.training.figures import composition_bars, loss_curve
 from core.training.job import start_experiment
 from ui.common import current_project, db, ensure_shell, plain
+from ui.data_splits import carve_validation_offer
 
 ensure_shell()
 
@@ -167,6 +168,7 @@ with new_tab:
         right.plotly_chart(composition_bars(shown["labels"]), width="stretch")
     for problem in shown["problems"] + errors:
         st.warning(plain(problem))
+    carve_validation_offer(project, "tr-carve")
 
     name = st.text_input("Experiment name (optional)", key="tr_name")
     runs_word = "run" if len(seeds) == 1 else "runs"

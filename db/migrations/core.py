@@ -165,3 +165,34 @@ def m003_jobs(db):
         """
     )
     db.execute("CREATE INDEX job_metrics_job ON job_metrics(job_id, name, step)")
+
+
+@core()
+def m004_split_changes(db):
+    # Every change of real observations' splits after import (a validation set carved out of train, a
+    # re-split), with each moved observation's old and new split, so nothing is silently overwritten.
+    db.execute(
+        """
+        CREATE TABLE split_changes (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,              -- 'carve validation' or 're-split'
+            settings_json TEXT NOT NULL,     -- ratios, seed, which splits were re-drawn
+            sizes_before_json TEXT NOT NULL, -- split -> real observations
+            sizes_after_json TEXT NOT NULL,
+            rows_moved INTEGER NOT NULL,
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE split_change_rows (
+            change_id INTEGER NOT NULL REFERENCES split_changes(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            split_before TEXT NOT NULL,
+            split_after TEXT NOT NULL,
+            PRIMARY KEY (change_id, observation_id)
+        )
+        """
+    )

@@ -1,0 +1,75 @@
+"""A new user's own dataset from file to results: the dead ends and surprises of the first hour, as pages show them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.data.resplit import carve_validation, resplit
+from db.splits import list_split_changes, split_sizes
+from tests.training_fixtures import tiny_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _page(name: str, project_id: int) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    return at.run()
+
+
+def _texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_train_and_test_only_data_gets_a_validation_set_carved_from_train_on_the_train_page(db):
+    project_id = tiny_project(db, sizes=(60, 0, 20))
+    at = _page("train.py", project_id)
+    start = next(b for b in at.button if b.label.startswith("Start training"))
+    assert start.disabled
+    assert "no validation split (60 train, 20 test" in _texts(at.warning)
+
+    next(b for b in at.button if b.label == "Carve a validation set out of train").click().run()
+    assert not at.exception
+    assert "Carve validation: 6 observations moved (train 60 → 54, validation 0 → 6, test 20 → 20)." in _texts(
+        at.success
+    )
+    assert split_sizes(db, project_id) == {"train": 54, "validation": 6, "test": 20}
+    assert not next(b for b in at.button if b.label.startswith("Start training")).disabled
+    [change] = list_split_changes(db, project_id)
+    assert change["kind"] == "carve validation" and change["settings"]["seed"] == 13 and change["rows_moved"] == 6
+    moved = db.execute("SELECT split_before, split_after, COUNT(*) FROM split_change_rows GROUP BY 1, 2").fetchall()
+    assert [tuple(r) for r in moved] == [("train", "validation", 6)]
+
+
+def test_carving_is_seeded_stratified_and_refused_twice(db):
+    a = tiny_project(db, sizes=(100, 0, 20), name="A")
+    b = tiny_project(db, sizes=(100, 0, 20), name="B")
+    carve_validation(db, a, 0.2, seed=5)
+    carve_validation(db, b, 0.2, seed=5)
+    picked = [
+        [r[0] for r in db.execute("SELECT text FROM observations WHERE project_id = ? AND split = 'validation'", [p])]
+        for p in (a, b)
+    ]
+    assert sorted(picked[0]) == sorted(picked[1]) and len(picked[0]) == 20
+    try:
+        carve_validation(db, a, 0.2)
+    except ValueError as exc:
+        assert "already has 20 validation observations" in str(exc)
+    else:
+        raise AssertionError("a second carve must be refused")
+
+
+def test_resplit_through_the_data_page_is_recorded_in_the_history(db):
+    project_id = tiny_project(db, sizes=(40, 10, 10))
+    at = _page("data.py", project_id)
+    at.button(key="rs-go").click().run()
+    assert not at.exception
+    assert "Re-split:" in _texts(at.success)
+    assert sum(split_sizes(db, project_id).values()) == 60
+    history = at.dataframe[-1].value
+    assert list(history["change"]) == ["re-split"] and "seed 13" in history["settings"][0]
+    change = resplit(db, project_id, (0.5, 0.25, 0.25), seed=1)
+    assert change.after == {"train": 30, "validation": 15, "test": 15}
+    assert len(list_split_changes(db, project_id)) == 2
