@@ -30,11 +30,12 @@ prompts.ensure_default_templates(database)
 templates = template_q.list_templates(database, project.id)
 
 with st.expander("New template", expanded=not templates):
-    new_name = st.text_input("Template name", key="ps_new_name")
+    default_name, default_system, default_user = prompts.default_template(project)
+    new_name = st.text_input("Template name", default_name, key="ps_new_name")
     start_from = st.radio("Start from", ["The project's default", "Blank"], horizontal=True, key="ps_new_from")
     if st.button("Create template"):
-        default = prompts.DEFAULT_TEMPLATES.get(project.name, prompts.DEFAULT_TEMPLATES["Autism DSM-5"])
-        system, user = (default[1], default[2]) if start_from != "Blank" else ("", "Write {{ n }} observations.")
+        blank = ("", "Write {{ n }} observations.")
+        system, user = (default_system, default_user) if start_from != "Blank" else blank
         try:
             prompts.create_template(database, project, new_name, system, user)
         except ValueError as exc:

@@ -73,3 +73,33 @@ def test_resplit_through_the_data_page_is_recorded_in_the_history(db):
     change = resplit(db, project_id, (0.5, 0.25, 0.25), seed=1)
     assert change.after == {"train": 30, "validation": 15, "test": 15}
     assert len(list_split_changes(db, project_id)) == 2
+
+
+def _wellness_project(db, facets=()):
+    from db.projects import Facet, Label, create_project
+
+    labels = [Label("PA", "Physical aspect", "Body, sleep, exercise."), Label("SA", "Social aspect", "")]
+    return create_project(db, "Wellness", labels=labels, facets=[Facet(*f) for f in facets])
+
+
+def test_a_new_project_s_default_template_renders_for_its_own_labels_and_facets(db):
+    from core.generation import prompts
+    from db.generation import templates as template_q
+    from db.projects import get_project
+
+    for facets, name in (((), "no facets"), ((("age band", ("teen", "adult")),), "one facet")):
+        db.execute("DELETE FROM projects WHERE name = 'Wellness'")
+        project_id = _wellness_project(db, facets)
+        at = _page("prompt_studio.py", project_id)
+        next(b for b in at.button if b.label == "Create template").click().run()
+        assert not at.exception, name
+        assert not at.error, (name, _texts(at.error))
+        [template] = template_q.list_templates(db, project_id)
+        assert "✓ Renders for all 2 labels" in _texts(at.caption), name
+        project = get_project(db, project_id)
+        version = template_q.list_versions(db, template["id"])[0]
+        slot = prompts.Slot("PA", prompts.facet_combinations(project)[0], 3)
+        user = prompts.build_messages(version["system"], version["user"], project, slot)[-1]["content"]
+        assert "PA (Physical aspect): Body, sleep, exercise." in user
+        assert ("age band = teen" in user) == bool(facets), name
+        assert "gender" not in user

@@ -302,11 +302,44 @@ Real sentences about this hallmark, for style:
 Return JSON: {"observations": [{{ n }} string{{ "s" if n != 1 }}]}
 """
 
+GENERIC_SYSTEM = """\
+You write realistic examples of labelled text for the project "{{ project }}": concise, concrete and varied, \
+the way the real texts of this project are written. You answer with JSON only.
+"""
+
+GENERIC_USER = """\
+Write {{ n }} short{{ ", distinct" if n != 1 }} text{{ "s" if n != 1 }} that show{{ "s" if n == 1 }} this label:
+{{ label.code }} ({{ label.name }}){% if label.description %}: {{ label.description }}{% endif %}
+
+{% if facets %}
+Write for: {% for name, value in facets.items() %}{{ name }} = {{ value }}{{ "; " if not loop.last }}{% endfor %}.
+{% endif %}
+Each text stands on its own, would be plausible in the project's real data, and does not name the label. Vary the wording.
+{% if examples %}
+
+Real texts with this label, for style:
+{% for example in examples %}
+- {{ example }}
+{% endfor %}
+{% endif %}
+
+Return JSON: {"observations": [{{ n }} string{{ "s" if n != 1 }}]}
+"""
+
 DEFAULT_TEMPLATES = {
     # project name -> (template name, system, user)
     "Autism DSM-5": ("Clinical observations (paper)", AUTISM_SYSTEM, AUTISM_USER),
     "Hallmarks of Cancer": ("PubMed sentences", HOC_SYSTEM, HOC_USER),
 }
+
+
+def default_template(project: Project) -> tuple[str, str, str]:
+    """(template name, system, user) a project starts from: the study's own template for the default projects
+    when it renders for them, otherwise a generic one built on the project's labels and facets (or none)."""
+    own = DEFAULT_TEMPLATES.get(project.name)
+    if own and not check_template(project, own[1], own[2]):
+        return own
+    return ("Labelled texts", GENERIC_SYSTEM, GENERIC_USER)
 
 
 def ensure_default_templates(db) -> list[int]:
