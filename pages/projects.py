@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.projects.label_set import LabelSetEntry, label_set_from_rows, read_label_file
 from core.projects.setup import (
     delete_project,
     facet_rows,
     facets_from_rows,
     label_rows,
-    labels_from_rows,
     rubric_from_rows,
     rubric_rows,
     verdicts_from_text,
@@ -33,7 +33,8 @@ LABEL_COLUMNS = ["code", "name", "description"]
 FACET_COLUMNS = ["name", "values"]
 RUBRIC_COLUMNS = ["code", "question", "scale_min", "scale_max"]
 LABEL_CONFIG = {
-    "code": st.column_config.TextColumn("Code", required=True, width="small"),
+    # Not `required`: the grid would drop a row without a code unseen; the save names it instead.
+    "code": st.column_config.TextColumn("Code", width="small"),
     "name": st.column_config.TextColumn("Name", width="medium"),
     "description": st.column_config.TextColumn("Description", width="large"),
 }
@@ -55,6 +56,10 @@ def switch_to(project_id: int | None, message: str) -> None:
     st.session_state["switch_to_project"] = project_id
     st.session_state["projects_flash"] = message
     st.rerun()
+
+
+def label_rows_of(labels) -> list[dict]:
+    return [{"code": lb.code, "name": lb.name, "description": lb.description} for lb in labels]
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -88,13 +93,16 @@ def edit_table(project_id: int, key: str, part: str, rows, columns, config, pars
         except ValueError as exc:
             st.error(str(exc))
         else:
-            save(replace, project_id, parsed, success=f"Saved {len(parsed)} {noun}.")
+            if isinstance(parsed, LabelSetEntry):  # labels: say which rows were left out and why
+                save(replace, project_id, parsed.labels, success=parsed.summary())
+            else:
+                save(replace, project_id, parsed, success=f"Saved {len(parsed)} {noun}.")
 
 
 st.title("Projects")
 st.caption("A project is one labelling task: its label set, generation facets, review rubric and data.")
 if flash := st.session_state.pop("projects_flash", None):
-    st.success(flash)
+    (st.warning if "Not saved:" in flash else st.success)(flash)
 
 project_id = st.session_state.get("project_id")
 project = get_project(db(), project_id) if project_id else None
@@ -102,17 +110,28 @@ project = get_project(db(), project_id) if project_id else None
 edit_tab, create_tab = st.tabs([f"Edit · {project.name}" if project else "Edit", "New project"])
 
 with create_tab:
+    label_file = st.file_uploader(
+        "Label set from a file (optional): CSV or JSON with code, name, description", type=["csv", "json", "tsv"]
+    )
+    from_file = LabelSetEntry()
+    if label_file is not None:
+        try:
+            from_file = read_label_file(label_file.getvalue(), label_file.name)
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            (st.warning if from_file.dropped else st.info)(from_file.summary(f"Read from {label_file.name}:"))
     with st.form("create_project", clear_on_submit=False):
         name = st.text_input("Name", placeholder="e.g. ADHD observations")
         description = st.text_area("Description", height=80)
         st.markdown("**Labels** — one row per label; the code is what files and models use.")
         new_labels = st.data_editor(
-            pd.DataFrame(columns=LABEL_COLUMNS, dtype=str),
+            pd.DataFrame(label_rows_of(from_file.labels), columns=LABEL_COLUMNS, dtype=str),
             num_rows="dynamic",
             column_config=LABEL_CONFIG,
             hide_index=True,
             width="stretch",
-            key="new_labels",
+            key=f"new_labels-{label_file.file_id if label_file else ''}",
         )
         st.markdown("**Facets** (optional) — e.g. `gender` with `boy, girl, unspecified`.")
         new_facets = st.data_editor(
@@ -124,14 +143,14 @@ with create_tab:
             key="new_facets",
         )
         if st.form_submit_button("Create project", type="primary"):
+            entry = label_set_from_rows(records(new_labels))
             try:
-                labels = labels_from_rows(records(new_labels))
                 facets = facets_from_rows(records(new_facets))
-                new_id = create_project(db(), name, description, labels=labels, facets=facets)
+                new_id = create_project(db(), name, description, labels=entry.labels, facets=facets)
             except ValueError as exc:
                 st.error(str(exc))
             else:
-                switch_to(new_id, f"Created project {name.strip()!r}; it is now the current project.")
+                switch_to(new_id, f"Created project {name.strip()!r}; it is now the current project. {entry.summary()}")
 
 with edit_tab:
     if project is None:
@@ -154,7 +173,7 @@ with edit_tab:
         label_rows(project),
         LABEL_COLUMNS,
         LABEL_CONFIG,
-        labels_from_rows,
+        label_set_from_rows,
         replace_labels,
         "labels",
     )

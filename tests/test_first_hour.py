@@ -103,3 +103,44 @@ def test_a_new_project_s_default_template_renders_for_its_own_labels_and_facets(
         assert "PA (Physical aspect): Body, sleep, exercise." in user
         assert ("age band = teen" in user) == bool(facets), name
         assert "gender" not in user
+
+
+LABEL_CSV = (
+    b"code,name,description\n"
+    b'PA,Physical aspect,"Body, sleep, exercise"\n'
+    b",Social aspect,Friends and family\n"
+    b"VA,Vocational aspect,Work and study\n"
+    b"PA,Physical again,\n"
+    b"SP A,Spiritual aspect,\n"
+    b"EA,Emotional aspect,\n"
+)
+
+
+def test_a_label_set_from_a_file_says_what_was_kept_and_what_was_left_out_and_why(db):
+    from db.projects import get_project, project_id_by_name
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/projects.py").run()
+    at.get("file_uploader")[0].upload("wellness_labels.csv", LABEL_CSV, "text/csv").run()
+    assert not at.exception
+    read = _texts(at.warning)
+    assert "Read from wellness_labels.csv: 3 of 6 labels: PA, VA, EA." in read
+    assert "row 3 ('Social aspect'): it has no code" in read
+    assert "row 5 ('PA'): the code repeats row 2" in read
+    assert "row 6 ('SP A'): label code 'SP A' must be 1–40 characters" in read
+
+    next(t for t in at.text_input if t.label == "Name" and t.value == "").input("Wellness")
+    next(b for b in at.button if b.label == "Create project").click().run()
+    assert not at.exception
+    project = get_project(db, project_id_by_name(db, "Wellness"))
+    assert project.label_codes == ["PA", "VA", "EA"] and project.labels[0].description == "Body, sleep, exercise"
+    assert "Created project 'Wellness'" in _texts(at.success) + _texts(at.warning)
+
+
+def test_label_set_from_json_and_from_grid_rows():
+    from core.projects.label_set import label_set_from_rows, read_label_file
+
+    entry = read_label_file(b'{"labels": [{"code": "A", "name": "Alpha"}, {"name": "no code"}]}', "l.json")
+    assert entry.codes == ["A"] and entry.dropped == ["item 2 ('no code'): it has no code"]
+    grid = label_set_from_rows([{"code": "X"}, {"code": None, "name": None}, {"code": "", "name": "Y"}])
+    assert grid.summary() == "Saved 1 of 2 labels: X. Not saved: row 3 ('Y'): it has no code."
