@@ -52,6 +52,16 @@ def set_splits(db, id_splits: Iterable[tuple[str, int]]) -> None:
     db.conn.executemany("UPDATE observations SET split = ? WHERE id = ?", id_splits)
 
 
+def merge_labels(db, import_id: int, labels_keys: Iterable[tuple[str, str]]) -> None:
+    """Set the labels of one import's first row of each repeated text from (labels_json, text_key) pairs."""
+    db.conn.executemany(
+        "UPDATE observations SET labels_json = ? WHERE import_id = ? AND text_key = ? AND id = ("
+        " SELECT MIN(id) FROM observations o WHERE o.import_id = observations.import_id"
+        " AND o.text_key = observations.text_key)",
+        [(labels, import_id, key) for labels, key in labels_keys],
+    )
+
+
 def real_text_keys(db, project_id: int) -> dict[str, int]:
     """text_key -> import id (0 when unknown) of the project's real observations, for duplicate checks."""
     return {

@@ -24,6 +24,7 @@ from core.data.importer import (
 )
 from db.observations import SPLITS, ObservationFilter, list_imports
 from ui.common import current_project, db, ensure_shell
+from ui.data_new_project import create_from_file, show_flash
 from ui.data_splits import splits_tab
 
 ensure_shell()
@@ -238,6 +239,15 @@ def import_form() -> None:
         key=f"{key}-unknown",
         horizontal=True,
     )
+    duplicates = st.radio(
+        "Rows whose text repeats an earlier row",
+        ["skip", "keep", "merge"],
+        format_func={"skip": "skip (first row wins)", "keep": "keep each", "merge": "merge their labels"}.get,
+        key=f"{key}-dups",
+        horizontal=True,
+        help="Texts are compared ignoring case, spacing and punctuation at either end. Texts already in the "
+        "project's real data are always skipped.",
+    )
     ratios, seed = (0.7, 0.1, 0.2), 13
     if split_column == NONE:
         with st.expander("Split settings"):
@@ -259,7 +269,9 @@ def import_form() -> None:
         split_ratios=ratios,
         seed=seed,
         unknown_labels=unknown,
+        duplicates=duplicates,
     )
+    create_from_file(source, filename, settings, key)
     check, run = st.columns([1, 5])
     if check.button("Check file", key=f"{key}-check"):
         with st.spinner("Checking every row…"):
@@ -285,6 +297,7 @@ def import_form() -> None:
 
 
 with importing:
+    show_flash()
     last = st.session_state.get("data_last_import")
     history = list_imports(db(), project.id)
     shown = next((h for h in history if h["id"] == last), None)

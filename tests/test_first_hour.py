@@ -144,3 +144,65 @@ def test_label_set_from_json_and_from_grid_rows():
     assert entry.codes == ["A"] and entry.dropped == ["item 2 ('no code'): it has no code"]
     grid = label_set_from_rows([{"code": "X"}, {"code": None, "name": None}, {"code": "", "name": "Y"}])
     assert grid.summary() == "Saved 1 of 2 labels: X. Not saved: row 3 ('Y'): it has no code."
+
+
+WELLNESS_CSV = (
+    b"post,labels,split\n"
+    b"I can't sleep and my back hurts after work.,PA;VA,train\n"
+    b"My friends stopped calling me.,SA,train\n"
+    b"Exams are crushing me.,VA,train\n"
+    b"I run every morning and feel great.,PA,test\n"
+    b"  my friends stopped   calling me ,SA;EA,train\n"
+    b"Nobody at home listens.,SA;EA,test\n"
+)
+
+
+def _data_page_with_upload(name: str, data: bytes, project: str = "Autism DSM-5"):
+    from db import connect
+    from db.projects import project_id_by_name
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.session_state["project_id"] = project_id_by_name(connect(), project)
+    at.switch_page("pages/data.py").run()
+    at.get("file_uploader")[0].upload(name, data, "text/csv").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_create_the_project_from_the_file_then_check_and_import_it_with_merged_duplicates(db):
+    from db.projects import get_project, project_id_by_name
+
+    at = _data_page_with_upload("wellness_posts.csv", WELLNESS_CSV)
+    assert next(s for s in at.selectbox if s.label == "Labels column").value == "labels"
+    assert next(t for t in at.text_input if t.label == "New project name").value == "wellness posts"
+    next(b for b in at.button if b.label == "Create the project from this file").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    project_id = project_id_by_name(db, "wellness posts")
+    assert get_project(db, project_id).label_codes == ["SA", "EA", "PA", "VA"]
+    assert "Created project 'wellness posts' with the 4 labels found in wellness_posts.csv" in _texts(at.success)
+    assert at.title[0].value == "Data · wellness posts"
+
+    next(r for r in at.radio if r.label == "Rows whose text repeats an earlier row").set_value("merge").run()
+    next(b for b in at.button if b.label == "Check file").click().run()
+    assert "Ready to import 5 of 6 rows" in _texts(at.info)
+    warnings = _texts(at.warning)
+    assert "texts are compared ignoring case, spacing and punctuation at either end" in warnings
+    assert "1 repeated row(s) carry different labels from the row they repeat" in warnings
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    stored = db.execute(
+        "SELECT labels_json FROM observations WHERE project_id = ? AND text LIKE 'My friends%'", [project_id]
+    ).fetchall()
+    assert [r[0] for r in stored] == ['["EA", "SA"]']
+
+
+def test_check_file_says_labels_would_be_added_and_writes_nothing(db):
+    from db.projects import get_project, project_id_by_name
+
+    at = _data_page_with_upload("wellness_posts.csv", WELLNESS_CSV)
+    next(r for r in at.radio if r.label == "Labels not in the label set").set_value("add").run()
+    next(b for b in at.button if b.label == "Check file").click().run()
+    warnings = _texts(at.warning)
+    assert "Importing will add these labels to the project: EA, PA, SA, VA." in warnings
+    assert "New labels added to the project" not in warnings
+    assert "PA" not in get_project(db, project_id_by_name(db, "Autism DSM-5")).label_codes

@@ -267,11 +267,46 @@ def test_duplicates_within_the_file_are_reported_and_skipped(db, pid, tmp_path):
     path = write(tmp_path, "obs.csv", "text,labels\nPlays alone.,A1\nHums.,B1\n  plays   ALONE ,A2\nHums.,B1\n")
     report = import_file(db, pid, path, ImportSettings(text_column="text", labels_column="labels"))
     assert (report.rows_read, report.rows_imported, report.rows_skipped) == (4, 2, 2)
+    compared = "compared ignoring case, spacing and punctuation at either end"
     assert [(p.row, p.message) for p in report.skipped] == [
-        (4, "Same text as row 2; skipped."),
-        (5, "Same text as row 3; skipped."),
+        (
+            4,
+            f"Same text as row 2 ({compared}) but different labels (A2; row 2 has A1): label conflict; skipped, "
+            "row 2's labels kept.",
+        ),
+        (5, f"Same text as row 3 ({compared}); skipped."),
     ]
+    assert report.label_conflicts == 1
+    assert f"2 row(s) repeat a text already seen and are not imported as new observations (texts are {compared})." in (
+        report.warnings
+    )
+    assert any(w.startswith("1 repeated row(s) carry different labels") for w in report.warnings)
     assert [r["text"] for r in stored(db, pid)] == ["Plays alone.", "Hums."]
+
+
+DUPLICATES = "text,labels\nPlays alone.,A1\nHums.,B1\n  plays   ALONE ,A2\nHums.,B1\nPlays alone,A1;B1\n"
+
+
+def test_repeated_texts_can_have_their_labels_merged_into_the_first_row(db, pid, tmp_path):
+    settings = ImportSettings(text_column="text", labels_column="labels", duplicates="merge")
+    report = import_file(db, pid, write(tmp_path, "obs.csv", DUPLICATES), settings)
+    assert (report.rows_imported, report.rows_skipped, report.label_conflicts) == (2, 3, 2)
+    assert report.skipped[0].message.endswith("its labels are merged into row 2: A1 + A2 → A1;A2.")
+    assert [(r["text"], r["labels_json"]) for r in stored(db, pid)] == [
+        ("Plays alone.", '["A1", "A2", "B1"]'),
+        ("Hums.", '["B1"]'),
+    ]
+    assert report.label_counts == {"A1": 1, "A2": 1, "B1": 2}
+
+
+def test_repeated_texts_can_be_kept_but_an_earlier_import_s_texts_are_still_skipped(db, pid, tmp_path):
+    settings = ImportSettings(text_column="text", labels_column="labels", duplicates="keep")
+    report = import_file(db, pid, write(tmp_path, "obs.csv", DUPLICATES), settings)
+    assert (report.rows_imported, report.rows_skipped) == (5, 0)
+    assert any("kept as separate observations" in w for w in report.warnings)
+    again = import_file(db, pid, write(tmp_path, "again.csv", DUPLICATES), settings)
+    assert (again.rows_imported, again.rows_skipped) == (0, 5)
+    assert len(stored(db, pid)) == 5
 
 
 def test_duplicates_of_existing_real_data_are_skipped(db, pid, tmp_path):

@@ -12,6 +12,9 @@ from core.data.tables import (
 )
 
 
+DUPLICATE_POLICIES = ("skip", "keep", "merge")
+
+
 @dataclass
 class ImportSettings:
     """How to read a file: which columns hold the text, labels, split and id, and what to do with surprises."""
@@ -27,6 +30,9 @@ class ImportSettings:
     split_ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = DEFAULT_SEED
     unknown_labels: str = "stop"  # 'stop': report them as problems; 'add': add them to the project's labels
+    # A row repeating an earlier row's text: 'skip' it (the first row's labels win), 'keep' it as its own
+    # observation, or 'merge' its labels into the first row. Texts already in the project are always skipped.
+    duplicates: str = "skip"
 
     def used_columns(self) -> list[str]:
         cols = [self.text_column]
@@ -64,6 +70,7 @@ class ImportReport:
     unknown_labels: dict[str, list[int]] = field(default_factory=dict)  # code -> first rows using it
     added_labels: list[str] = field(default_factory=list)
     label_counts: dict[str, int] = field(default_factory=dict)
+    label_conflicts: int = 0  # repeated rows whose labels differ from the row they repeat
     split_source: str = ""
     split_summary: SplitSummary | None = None
     import_id: int | None = None

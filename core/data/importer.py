@@ -40,6 +40,7 @@ from db.observations import (
     import_observation_ids,
     insert_import,
     insert_real_rows,
+    merge_labels,
     real_text_keys,
     set_splits,
 )
@@ -159,6 +160,8 @@ def plan_import(db, project_id: int, source: Source, settings: ImportSettings, f
     report = checker.finish()
     if report.ok:
         _split_outcome(checker, settings)
+        if report.added_labels:
+            report.warnings.append(f"Importing will add these labels to the project: {', '.join(report.added_labels)}.")
     return report
 
 
@@ -183,6 +186,9 @@ def import_file(db, project_id: int, source: Source, settings: ImportSettings, f
             raise ImportFailed(report.problems, report.problem_count)
         if report.added_labels:
             _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
+            report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
+        if checker.merged:  # repeated texts whose labels were merged into their first row (already written)
+            merge_labels(db, import_id, [(json.dumps(list(labels)), key) for key, labels in checker.merged.items()])
         splits = _split_outcome(checker, settings)
         if not settings.split_column:
             ids = import_observation_ids(db, import_id)

@@ -41,6 +41,14 @@ ONE_VALUES = {"1", "1.0"}
 ZERO_VALUES = {"0", "0.0", ""}
 
 
+# How texts are compared for duplicates (core.text.normalise), said in every message about them.
+COMPARED = "compared ignoring case, spacing and punctuation at either end"
+
+
+def _codes(labels) -> str:
+    return ";".join(labels) or "no labels"
+
+
 class RowChecker:
     """Checks records one by one against the settings and the project's labels; collects the outcome."""
 
@@ -61,6 +69,9 @@ class RowChecker:
         self.short_rows = 0
         self.label_sets: list[tuple[str, ...]] = []  # per accepted row, for splitting and the summary
         self.splits: list[str] = []
+        self.first_at: dict[str, int] = {}  # text_key -> index in label_sets of its first row
+        self.merged: dict[str, tuple[str, ...]] = {}  # text_key -> merged labels (duplicates='merge')
+        self.kept_repeats = 0
         self._index()
 
     def problem(self, row: int | None, column: str | None, message: str) -> None:
@@ -238,8 +249,7 @@ class RowChecker:
         key = text_key(text)
         first = self.in_file.get(key)
         if first is not None:
-            self._skip(row, f"Same text as row {first}; skipped.")
-            return None
+            return self._repeat(row, first, key, labels, (split, text, key, labels_json, external_id))
         self.in_file[key] = row
         if key in self.existing:
             origin = self.existing[key]
@@ -247,9 +257,45 @@ class RowChecker:
             self._skip(row, f"Already in the project's real data{where}; skipped.")
             return None
         report.rows_imported += 1
+        self.first_at[key] = len(self.label_sets)
         self.label_sets.append(labels)
         self.splits.append(split)
         return split, text, key, labels_json, external_id
+
+    def _repeat(self, row: int, first: int, key: str, labels: tuple, accepted: tuple) -> tuple | None:
+        """A row whose text repeats an earlier row of the file: skip it, keep it, or merge its labels."""
+        same = f"Same text as row {first} ({COMPARED})"
+        i = self.first_at.get(key)
+        if i is None:  # the first row was itself skipped: its text is already in the project
+            self._skip(row, f"{same}, which is already in the project's real data; skipped.")
+            return None
+        theirs = self.label_sets[i]
+        if labels != theirs:
+            self.report.label_conflicts += 1
+        policy = self.s.duplicates
+        if policy == "keep":
+            self.kept_repeats += 1
+            self.report.rows_imported += 1
+            self.label_sets.append(labels)
+            self.splits.append(accepted[0])
+            return accepted
+        if policy == "merge":
+            merged = tuple(sorted(set(theirs) | set(labels)))
+            change = f": {_codes(theirs)} + {_codes(labels)} → {_codes(merged)}" if merged != theirs else ""
+            if merged != theirs:
+                self.label_sets[i] = merged
+                self.merged[key] = merged
+            self._skip(row, f"{same}; its labels are merged into row {first}{change}.")
+            return None
+        if labels != theirs:
+            self._skip(
+                row,
+                f"{same} but different labels ({_codes(labels)}; row {first} has {_codes(theirs)}): label conflict; "
+                f"skipped, row {first}'s labels kept.",
+            )
+        else:
+            self._skip(row, f"{same}; skipped.")
+        return None
 
     def _skip(self, row: int, message: str) -> None:
         self.report.rows_skipped += 1
@@ -265,7 +311,23 @@ class RowChecker:
                 if code in self.s.label_columns:
                     self.problem(1, code, f"The label column '{code}' is not a label of this project.")
         if report.rows_skipped:
-            report.warnings.append(f"{report.rows_skipped} row(s) repeat a text already seen and are skipped.")
+            report.warnings.append(
+                f"{report.rows_skipped} row(s) repeat a text already seen and are not imported as new observations "
+                f"(texts are {COMPARED})."
+            )
+        if report.label_conflicts:
+            what = {"skip": "the first row's labels are kept", "merge": "their labels are merged"}.get(
+                self.s.duplicates, "each row keeps its own labels"
+            )
+            report.warnings.append(
+                f"{report.label_conflicts} repeated row(s) carry different labels from the row they repeat "
+                f"(label conflicts, listed under Skipped rows): {what}."
+            )
+        if self.kept_repeats:
+            report.warnings.append(
+                f"{self.kept_repeats} repeated row(s) kept as separate observations; with a stratified split, copies "
+                "of one text can land in different splits."
+            )
         for given, code in sorted(self.case_fixed):
             report.warnings.append(f"Label '{given}' was read as the project's label '{code}'.")
         if self.blank_as_zero:
@@ -280,8 +342,7 @@ class RowChecker:
                 if problem:
                     column = self.s.labels_column if not self.onehot else code
                     self.problem(rows[0], column, problem + " Rename it in the file, then import again.")
-            report.added_labels = sorted(report.unknown_labels)
-            report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
+            report.added_labels = sorted(report.unknown_labels)  # the importer says whether they were written
         counts: dict[str, int] = {}
         for labels in self.label_sets:
             for code in labels:

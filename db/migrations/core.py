@@ -196,3 +196,11 @@ def m004_split_changes(db):
         )
         """
     )
+
+
+@core()
+def m005_real_texts_may_repeat(db):
+    # An import may keep a repeated text as its own observation when the user chooses to (short normal
+    # reports do repeat in real data). The importer still skips texts that an earlier import brought in.
+    db.execute("DROP INDEX observations_real_text")
+    db.execute("CREATE INDEX observations_real_text_key ON observations(project_id, text_key) WHERE source = 'real'")
