@@ -8,9 +8,11 @@ from streamlit.testing.v1 import AppTest
 
 from core.data.resplit import carve_validation, resplit
 from db.splits import list_split_changes, split_sizes
+from tests import generation_fixtures
 from tests.training_fixtures import tiny_project
 
 ROOT = Path(__file__).resolve().parent.parent
+fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
 
 
 def _page(name: str, project_id: int) -> AppTest:
@@ -206,3 +208,73 @@ def test_check_file_says_labels_would_be_added_and_writes_nothing(db):
     assert "Importing will add these labels to the project: EA, PA, SA, VA." in warnings
     assert "New labels added to the project" not in warnings
     assert "PA" not in get_project(db, project_id_by_name(db, "Autism DSM-5")).label_codes
+
+
+def _one_cell_run(study, per_cell: int = 10):
+    from core.generation import plan as planning
+    from core.generation import runs as gen
+
+    plan = planning.Plan(["A2"], {"gender": ["boy"]}, study["models"], per_cell, per_cell)
+    return gen.start_run(study["db"], study["project"], study["version_id"], plan, planning.RunConfig(), "one cell")
+
+
+def _generate_page(db, project_id: int, run_id: int) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "generate.py"), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    at.session_state["gen_run"] = run_id
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_a_run_whose_only_cell_failed_reads_failed_with_an_empty_bar(study):
+    from db.generation import runs as run_q
+
+    db = study["db"]
+    run_id = _one_cell_run(study)
+    [cell] = run_q.queued_cells(db, run_id)
+    run_q.fail_cell(db, cell["id"], "HTTP 500 from the server")
+    assert run_q.finish_run_if_complete(db, run_id)  # what the engine does when no cell is left queued
+    at = _generate_page(db, study["project"].id, run_id)
+    [bar] = at.get("progress")
+    assert bar.proto.value == 0
+    assert "Status: **failed** · 0/1 cells done · 1 failed · 0 of 10 planned observations" in bar.proto.text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Observations (got / planned)"] == "0 / 10"
+
+
+def test_short_cells_are_shown_with_planned_and_got(study):
+    db = study["db"]
+    run_id = _one_cell_run(study)
+    db.execute(
+        "UPDATE generation_cells SET status = 'done', n_parsed = 8, n_kept = 7, n_duplicates = 1 WHERE run_id = ?",
+        [run_id],
+    )
+    db.execute("UPDATE generation_runs SET status = 'done' WHERE id = ?", [run_id])
+    at = _generate_page(db, study["project"].id, run_id)
+    [bar] = at.get("progress")
+    assert bar.proto.text.startswith("Status: **done with 1 short cell** · 1/1 cells done · 0 failed")
+    assert any(e.label.startswith("Short cells (1)") for e in at.expander)
+    short = next(d.value for d in at.dataframe if "planned" in d.value.columns)
+    assert short[["planned", "parsed", "got"]].values.tolist() == [[10, 8, 7]]
+
+
+def test_the_estimate_warns_when_a_prompt_cannot_fit_the_model_s_context(study):
+    from core.generation import plan as planning
+    from core.generation.context import EMBEDDED_CONTEXT_TOKENS
+    from db.generation import templates as template_q
+
+    db = study["db"]
+    long_user = "{{ label.name }} " + "Background. " * 4000 + '\nReturn JSON: {"observations": [{{ n }} strings]}'
+    template_id = template_q.create_template(db, study["project"].id, "Long", "", long_user, "first")
+    version = template_q.list_versions(db, template_id)[0]
+    embedded = [{"connection_id": study["connection_id"], "model": "SmolLM2-135M-Instruct"}]
+    plan = planning.Plan(["A2"], {"gender": ["boy"]}, embedded, 5, 5)
+    est = planning.estimate(db, study["project"], version, plan, planning.RunConfig())
+    [warning] = est.warnings
+    assert f"the model's context holds {EMBEDDED_CONTEXT_TOKENS:,} tokens" in warning
+    assert "one call's prompt is about 12,0" in warning
+    fits = planning.estimate(
+        db, study["project"], template_q.get_version(db, study["version_id"]), plan, planning.RunConfig()
+    )
+    assert fits.warnings == []

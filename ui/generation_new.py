@@ -92,6 +92,8 @@ def render_new_run(project, database) -> None:
             st.error(plain(exc))
         if est:
             st.info("Estimate: " + est.as_text())
+            for warning in est.warnings:
+                st.warning(plain(warning))
             st.dataframe(pd.DataFrame(est.rows), hide_index=True, width="stretch")
     exposures = (
         privacy.exposures(database, project.id, [m["connection_id"] for m in models], config.n_examples, plan.labels)

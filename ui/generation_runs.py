@@ -27,7 +27,8 @@ def render_runs(project, database) -> None:
     _live(run_id)
     render_batches(database, run_id)
     _outcomes(project, database, run_id)
-    _browse(database, run_id)
+    running = gen.run_progress(database, run_id)["status"] in ("queued", "running")
+    _browse(run_id, 2 if running else None)
 
 
 @st.fragment(run_every=2)
@@ -35,12 +36,12 @@ def _live(run_id: int) -> None:
     progress = gen.run_progress(db(), run_id)
     job, counts = progress["job"], progress["counts"]
     status = progress["status"]
-    shown = progress["stop_reason"] if status == "paused" else status
-    st.progress(progress["fraction"], text=f"Status: {shown} · {gen.progress_message(counts)}")
+    shown = progress["stop_reason"] if status == "paused" else progress["outcome"]
+    st.progress(progress["fraction"], text=f"Status: **{shown}** · {gen.progress_message(counts)}")
     m = st.columns(7)
     m[0].metric("Cells done", f"{counts['cells_done']:,} / {counts['cells_total']:,}")
     m[1].metric("Failed", f"{counts['cells_failed']:,}")
-    m[2].metric("Observations", f"{counts['observations']:,}")
+    m[2].metric("Got / planned", f"{counts['observations']:,} / {counts['observations_planned']:,}")
     m[3].metric("Duplicates dropped", f"{counts['duplicates']:,}")
     m[4].metric("Not observations", f"{counts['rejected']:,}", help="Refusals, chatter, echoed instructions")
     m[5].metric("Tokens", f"{counts['tokens_in'] + counts['tokens_out']:,}")
@@ -85,6 +86,21 @@ def _live(run_id: int) -> None:
         width="stretch",
         column_config={"Text": st.column_config.TextColumn(width="large")},
     )
+    if progress["short"]:
+        with st.expander(f"Short cells ({counts['cells_short']}): fewer observations kept than asked for"):
+            st.dataframe(
+                pd.DataFrame(progress["short"])[
+                    ["label_code", "facets_json", "model", "n_requested", "n_parsed", "n_kept", "n_duplicates"]
+                ].rename(columns={"n_requested": "planned", "n_parsed": "parsed", "n_kept": "got"}),
+                hide_index=True,
+                width="stretch",
+            )
+    # When the run stops, rerun the whole page once so the browser below stops polling with a final count.
+    active = status in ("queued", "running")
+    if st.session_state.get("gen_live_active") and not active:
+        st.session_state["gen_live_active"] = False
+        st.rerun()
+    st.session_state["gen_live_active"] = active
     if progress["failed"]:
         with st.expander(f"Failed cells ({counts['cells_failed']})"):
             st.dataframe(
@@ -127,7 +143,15 @@ def _outcomes(project, database, run_id: int) -> None:
         st.dataframe(pd.DataFrame(outcome_q.run_rejects(database, run_id)), hide_index=True, width="stretch")
 
 
-def _browse(database, run_id: int) -> None:
+def _browse(run_id: int, refresh_s: int | None) -> None:
+    @st.fragment(run_every=refresh_s)  # while the run goes, the count here keeps up with the live one above
+    def browse() -> None:
+        _browse_now(db(), run_id)
+
+    browse()
+
+
+def _browse_now(database, run_id: int) -> None:
     st.subheader("Browse and export")
     run = run_q.get_run(database, run_id)
     f1, f2, f3 = st.columns(3)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from core.generation import connections as conns
 from core.generation import prices
+from core.generation.context import fit_warning
 from core.generation.prompts import Slot, build_messages, cell_examples, facet_combinations
 from db.generation import calls as call_q
 from db.generation import connections as conn_q
@@ -130,6 +131,7 @@ class Estimate:
     tokens_out: int
     cost_usd: float | None  # None when a model's price is unknown
     rows: list[dict]  # per model
+    warnings: list[str] = field(default_factory=list)  # e.g. a prompt that cannot fit the model's context
 
     def as_text(self) -> str:
         return (
@@ -168,24 +170,29 @@ def worst_case_prompt_tokens(messages: list[dict]) -> int:
 
 def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig) -> Estimate:
     """Calls, tokens and cost before starting: prompts rendered for real, answers sized from earlier calls."""
-    rows, combos = [], plan.combos(project)
+    rows, combos, warnings = [], plan.combos(project), []
     calls_per_combo = plan.calls_per_combo()
     for choice in plan.models:
         conn = conns.get_connection(db, int(choice["connection_id"]))
-        prompt_tokens = 0
+        prompt_tokens = longest_prompt = 0
         for label in plan.labels:
             for facets in combos:
                 examples = cell_examples(
                     db, project.id, label, facets, choice["model"], 0, config.n_examples, config.seed
                 )
                 slot = Slot(label, facets, plan.per_call, examples)
-                prompt_tokens += approx_tokens(build_messages(version["system"], version["user"], project, slot))
+                tokens = approx_tokens(build_messages(version["system"], version["user"], project, slot))
+                prompt_tokens += tokens
+                longest_prompt = max(longest_prompt, tokens)
         calls = calls_per_combo * len(plan.labels) * len(combos)
         observations = plan.per_cell * len(plan.labels) * len(combos)
         per_obs = call_q.mean_tokens_out_per_observation(db, choice["model"]) or DEFAULT_TOKENS_PER_OBSERVATION
         tokens_in = prompt_tokens * calls_per_combo
         tokens_out = round(observations * per_obs + calls * 10)
         price = prices.price_for(db, conn, choice["model"])
+        warning = fit_warning(choice["model"], longest_prompt, round(plan.per_call * per_obs + 10))
+        if warning:
+            warnings.append(warning)
         rows.append(
             {
                 "connection": conn.name,
@@ -206,4 +213,5 @@ def estimate(db, project: Project, version: dict, plan: Plan, config: RunConfig)
         tokens_out=sum(r["tokens_out"] for r in rows),
         cost_usd=None if any(r["cost_usd"] is None for r in rows) else sum(r["cost_usd"] for r in rows),
         rows=rows,
+        warnings=warnings,
     )

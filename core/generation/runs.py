@@ -164,9 +164,10 @@ def run_progress(db, run_id: int, newest: int = 8) -> dict:
         "job": job,
         "status": effective_status(run, job) if run else None,
         "counts": counts,
-        "fraction": (counts["cells_done"] + counts["cells_failed"]) / counts["cells_total"]
-        if counts["cells_total"]
-        else 0,
+        "outcome": run_outcome(effective_status(run, job), counts) if run else None,
+        # Cells that produced something: a failed cell is not progress, so a run whose cells all failed shows none.
+        "fraction": counts["cells_done"] / counts["cells_total"] if counts["cells_total"] else 0,
+        "short": run_q.short_cells(db, run_id, limit=50),
         "newest": run_q.run_observations(db, run_id, limit=newest),
         "failed": run_q.failed_cells(db, run_id, limit=50),
         "logs": jobq.logs(db, job["id"], limit=20) if job else [],
@@ -175,10 +176,24 @@ def run_progress(db, run_id: int, newest: int = 8) -> dict:
     }
 
 
+def run_outcome(status: str, counts: dict) -> str:
+    """The run's status as a user should read it: a finished run is not plainly 'done' when cells failed
+    or came back short of what was planned."""
+    if status != "done":
+        return status
+    failed, done = counts["cells_failed"], counts["cells_done"]
+    if failed and not done:
+        return "failed"
+    parts = [f"{failed:,} failed cell{'s' if failed != 1 else ''}"] if failed else []
+    if counts["cells_short"] and counts["observations"] < counts["observations_planned"]:  # not made up by top-ups
+        parts.append(f"{counts['cells_short']:,} short cell{'s' if counts['cells_short'] != 1 else ''}")
+    return "done with " + " and ".join(parts) if parts else "done"
+
+
 def progress_message(counts: dict) -> str:
     return (
         f"{counts['cells_done']:,}/{counts['cells_total']:,} cells done · {counts['cells_failed']:,} failed · "
-        f"{counts['observations']:,} observations · {counts['duplicates']:,} duplicates dropped · "
-        f"{counts['rejected']:,} not observations · "
+        f"{counts['observations']:,} of {counts['observations_planned']:,} planned observations · "
+        f"{counts['duplicates']:,} duplicates dropped · {counts['rejected']:,} not observations · "
         f"{counts['tokens_in'] + counts['tokens_out']:,} tokens · {format_usd(counts['cost_usd'])}"
     )

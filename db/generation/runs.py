@@ -272,8 +272,11 @@ def run_counts(db, run_id: int) -> dict:
             "SELECT status, COUNT(*) FROM generation_cells WHERE run_id = ? GROUP BY status", [run_id]
         ).fetchall()
     )
-    kept, dups, rejected = db.execute(
-        "SELECT COALESCE(SUM(n_kept), 0), COALESCE(SUM(n_duplicates), 0), COALESCE(SUM(n_rejected), 0)"
+    # Planned: what the plan asked for (top-up cells only make up for short ones, so they are not counted).
+    kept, dups, rejected, planned, short = db.execute(
+        "SELECT COALESCE(SUM(n_kept), 0), COALESCE(SUM(n_duplicates), 0), COALESCE(SUM(n_rejected), 0),"
+        " COALESCE(SUM(CASE WHEN is_topup = 0 THEN n_requested END), 0),"
+        " COALESCE(SUM(is_topup = 0 AND status = 'done' AND n_kept < n_requested), 0)"
         " FROM generation_cells WHERE run_id = ?",
         [run_id],
     ).fetchone()
@@ -288,6 +291,8 @@ def run_counts(db, run_id: int) -> dict:
         "cells_failed": cells.get("failed", 0),
         "cells_queued": cells.get("queued", 0),
         "observations": kept,
+        "observations_planned": planned,
+        "cells_short": short,  # done, but fewer observations kept than asked for
         "duplicates": dups,
         "rejected": rejected,
         "calls": calls,
@@ -303,6 +308,18 @@ def failed_cells(db, run_id: int, limit: int = 200) -> list[dict]:
         db.query(
             "SELECT id, label_code, facets_json, model, cell_index, attempts, error, updated_utc"
             " FROM generation_cells WHERE run_id = ? AND status = 'failed' ORDER BY id LIMIT ?",
+            [run_id, limit],
+        )
+    )
+
+
+def short_cells(db, run_id: int, limit: int = 200) -> list[dict]:
+    """Done cells that kept fewer observations than they asked for (parsing, duplicates or a short answer)."""
+    return list(
+        db.query(
+            "SELECT id, label_code, facets_json, model, cell_index, n_requested, n_parsed, n_kept, n_duplicates"
+            " FROM generation_cells WHERE run_id = ? AND status = 'done' AND is_topup = 0 AND n_kept < n_requested"
+            " ORDER BY id LIMIT ?",
             [run_id, limit],
         )
     )
