@@ -278,3 +278,13 @@ def test_the_estimate_warns_when_a_prompt_cannot_fit_the_model_s_context(study):
         db, study["project"], template_q.get_version(db, study["version_id"]), plan, planning.RunConfig()
     )
     assert fits.warnings == []
+
+
+def test_an_unknown_project_in_the_link_is_named_instead_of_silently_opening_another(db):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["project"] = "999"
+    at.run()
+    assert not at.exception
+    assert "There is no project '999' (from the link's ?project=); showing 'Autism DSM-5' instead." in _texts(
+        at.warning
+    )

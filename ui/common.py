@@ -74,15 +74,30 @@ def sidebar_project_picker() -> None:
     pending = st.session_state.pop("switch_to_project", None)
     if pending in ids:
         st.session_state["project_picker"] = pending
+    wanted = st.query_params.get("project")
+    linked = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else None
+    if wanted is not None and linked is None:
+        fallback = st.session_state.get("project_picker")
+        fallback = fallback if fallback in ids else ids[0]
+        message = f"There is no project {wanted!r} (from the link's ?project=); showing {names[fallback]!r} instead."
+        st.session_state["unknown_project_link"] = (message, fallback)
+    if pending is None and linked is not None and wanted != st.session_state.get("project_in_url"):
+        # The address changed outside the picker (browser Back or Forward, a pasted link): follow it, so a
+        # page never shows one project under another project's address.
+        st.session_state["project_picker"] = linked
     if st.session_state.get("project_picker") not in ids:
-        wanted = st.query_params.get("project")
         current = st.session_state.get("project_id")
-        if current not in ids:
-            current = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
-        st.session_state["project_picker"] = current
+        st.session_state["project_picker"] = current if current in ids else ids[0]
     chosen = st.sidebar.selectbox("Project", ids, format_func=names.get, key="project_picker")
     st.session_state["project_id"] = chosen
     st.query_params["project"] = str(chosen)
+    st.session_state["project_in_url"] = str(chosen)
+    # Said until another project is chosen (the first run after a link may be rerun before it is seen).
+    unknown = st.session_state.get("unknown_project_link")
+    if unknown and unknown[1] == chosen:
+        st.warning(unknown[0])
+    else:
+        st.session_state.pop("unknown_project_link", None)
 
 
 def current_project() -> Project | None:
