@@ -334,3 +334,18 @@ def synthetic_choices(db, project_id: int) -> dict:
         "SELECT COUNT(*) FROM observations WHERE project_id = ? AND source = 'synthetic'", [project_id]
     ).fetchone()[0]
     return {"run_ids": runs, "models": models, "count": count}
+
+
+def measured_throughput(db, base_model: str, max_length: int) -> tuple[float, int] | None:
+    """(mean training samples per second, runs) over finished runs of this base model on this database,
+    preferring runs with the same max length; None when no such run has finished."""
+    for same_length in (True, False):
+        row = db.execute(
+            "SELECT AVG(train_samples_per_s), COUNT(*) FROM training_runs WHERE status = 'done'"
+            " AND train_samples_per_s > 0 AND json_extract(config_json, '$.base_model') = ?"
+            + (" AND json_extract(config_json, '$.max_length') = ?" if same_length else ""),
+            [base_model, max_length] if same_length else [base_model],
+        ).fetchone()
+        if row[1]:
+            return float(row[0]), int(row[1])
+    return None

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.quality import figures as quality_figures
 from core.quality import view as quality_view
-from core.results import comparison, curves, error_analysis, report, tables
+from core.results import caveats, comparison, curves, error_analysis, report, tables
 from core.results import figures as figures_results
 from db import db_path
 from db import results as stored
@@ -60,7 +60,12 @@ def deltas_tab(results, key) -> None:
         return
     st.plotly_chart(figures_results.delta_figure(results), theme=None, config=CHART_CONFIG, key="deltas")
     st.dataframe(figures_results.delta_styler(results), hide_index=True, width="stretch")
-    st.caption("Coloured: the 95% interval excludes zero (green up, red down); * marks the same in exports.")
+    caveat = (
+        " Over test observations only: with one seed per experiment, not evidence of a real change."
+        if any(len(e.run_ids) == 1 for e in results.comparison.experiments)
+        else " Over test observations only; compare with the spread over seeds in Scores."
+    )
+    st.caption("Coloured: the 95% interval excludes zero (green up, red down); * marks the same in exports." + caveat)
 
 
 def pr_tab(results, key) -> None:
@@ -260,11 +265,11 @@ except comparison.ComparisonError as exc:
     st.error(str(exc))
     st.stop()
 cmp = results.comparison
-for note in cmp.notes:
+for note in cmp.notes + caveats.notes(cmp):
     st.warning(plain(note))
 st.caption(
     f"{len(cmp.runs)} runs · {len(cmp.observation_ids)} real test observations · {len(cmp.labels)} labels · "
-    f"intervals: paired bootstrap over test items, {results.n_boot} resamples, seed {results.bootstrap_seed}"
+    + caveats.intervals_text(len(cmp.observation_ids), results.n_boot, results.bootstrap_seed)
 )
 
 

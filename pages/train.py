@@ -9,12 +9,15 @@ from core.training import view
 from core.training.config import (
     CLASS_WEIGHTINGS,
     EMBEDDED,
+    QUICK_LOOK_MAX_REAL_TRAIN,
     REVIEW_STATUS_NAMES,
     REVIEW_STATUSES,
     DataSelection,
     TrainingConfig,
     parse_seeds,
+    quick_look,
 )
+from core.training.estimate import training_time
 from core.training.figures import composition_bars, loss_curve
 from core.training.job import start_experiment
 from ui.common import current_project, db, ensure_shell, plain
@@ -30,6 +33,11 @@ defaults = TrainingConfig()
 new_tab, runs_tab = st.tabs(["New experiment", "Experiments and runs"])
 
 with new_tab:
+    quick = st.toggle(
+        f"Quick look: one seed, one epoch, at most {QUICK_LOOK_MAX_REAL_TRAIN:,} real training rows — minutes, "
+        "for a demo, not for conclusions (Results labels it so)",
+        key="tr_quick",
+    )
     st.subheader("Base model")
     source = st.radio(
         "Base model",
@@ -52,7 +60,7 @@ with new_tab:
 
     st.subheader("Hyper-parameters")
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 0.1, 100.0, float(defaults.epochs), 0.5, key="tr_epochs")
+    epochs = c[0].number_input("Epochs", 0.1, 100.0, float(defaults.epochs), 0.5, key="tr_epochs", disabled=quick)
     learning_rate = c[1].number_input(
         "Learning rate", 1e-7, 1e-2, defaults.learning_rate, 1e-5, format="%.6f", key="tr_lr"
     )
@@ -72,7 +80,7 @@ with new_tab:
         "Early stopping patience (epochs, 0 = off)", 0, 50, defaults.early_stopping_patience, key="tr_patience"
     )
     c = st.columns(4)
-    seeds_text = c[0].text_input("Seeds (one run each)", "13, 14, 15", key="tr_seeds")
+    seeds_text = c[0].text_input("Seeds (one run each)", "13, 14, 15", key="tr_seeds", disabled=quick)
     processes = c[1].number_input("Processes (GPUs, torchrun)", 1, 64, 1, key="tr_procs")
 
     st.subheader("Training set")
@@ -143,10 +151,13 @@ with new_tab:
         processes=int(processes),
         data=selection,
     )
+    if quick:
+        config = quick_look(config)
+        seeds = config.seeds
     errors += config.errors()
 
     st.subheader("Before starting: training examples per label")
-    shown = view.composition_preview(database, project, selection)
+    shown = view.composition_preview(database, project, config.data)
     summary = shown["summary"]
     if summary:
         m = st.columns(5)
@@ -170,6 +181,10 @@ with new_tab:
         st.warning(plain(problem))
     carve_validation_offer(project, "tr-carve")
 
+    if summary and summary.get("real_left_out"):
+        st.caption(f"Quick look: {summary['real_left_out']:,} real training rows left out (a seeded sample is kept).")
+    if summary and not shown["problems"]:
+        st.info(training_time(database, config, summary["train_real"] + summary["train_synthetic"]).as_text())
     name = st.text_input("Experiment name (optional)", key="tr_name")
     runs_word = "run" if len(seeds) == 1 else "runs"
     if st.button(

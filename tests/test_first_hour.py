@@ -288,3 +288,67 @@ def test_an_unknown_project_in_the_link_is_named_instead_of_silently_opening_ano
     assert "There is no project '999' (from the link's ?project=); showing 'Autism DSM-5' instead." in _texts(
         at.warning
     )
+
+
+def test_results_with_one_seed_say_that_seed_variation_is_not_in_the_intervals_and_name_quick_looks(db):
+    from tests.results_fixtures import build_study
+
+    study_ids = build_study(db, n_test=120, seeds=(1,))
+    db.execute(
+        "UPDATE experiments SET config_json = json_set(config_json, '$.quick_look', json('true'))"
+        " WHERE name = 'Baseline (real only)'"
+    )
+    at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    at.session_state["project_id"] = study_ids["project_id"]
+    at.run()
+    assert not at.exception
+    warnings = _texts(at.warning)
+    assert "One seed per experiment (Baseline (real only), Augmented A): seed-to-seed variation is not in" in warnings
+    assert "Quick look (Baseline (real only)): one seed, one epoch and a capped sample" in warnings
+    assert "They do not include seed-to-seed variation" in _texts(at.caption)
+
+
+def test_three_seeds_carry_no_one_seed_warning(db):
+    from tests.results_fixtures import build_study
+
+    study_ids = build_study(db, n_test=120)
+    at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    at.session_state["project_id"] = study_ids["project_id"]
+    at.run()
+    assert "One seed per experiment" not in _texts(at.warning)
+    assert "They do not include seed-to-seed variation" in _texts(at.caption)
+
+
+def test_quick_look_and_a_time_estimate_before_starting_and_results_label_it(db):
+    import json as _json
+
+    from db import training as q
+
+    project_id = tiny_project(db, sizes=(700, 30, 30))
+    at = _page("train.py", project_id)
+    assert (
+        "Estimated training time: about 4 min — 3 runs one after another × 3 epochs × 700 training rows at an "
+        "assumed 30 samples/s" in _texts(at.info)
+    )
+    at.toggle(key="tr_quick").set_value(True).run()
+    assert not at.exception
+    assert at.number_input(key="tr_epochs").disabled
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Real train"] == "500"
+    assert "Quick look: 200 real training rows left out" in _texts(at.caption)
+    assert "about 17 s — 1 run one after another × 1 epoch × 500 training rows" in _texts(at.info)
+    next(b for b in at.button if b.label.startswith("Start training (1 run)")).click().run()
+    assert not at.exception
+    [experiment] = q.list_experiments(db, project_id)
+    assert experiment["name"].startswith("quick look · baseline")
+    config = _json.loads(db.execute("SELECT config_json FROM experiments").fetchone()[0])
+    assert (config["quick_look"], config["epochs"], config["seeds"], config["data"]["max_real_train"]) == (
+        True,
+        1.0,
+        [13],
+        500,
+    )
+    # Once a run of this model has finished here, the estimate uses its measured throughput.
+    db.execute("UPDATE training_runs SET status = 'done', train_samples_per_s = 50")
+    at = _page("train.py", project_id)
+    assert "at 50 samples/s, measured on 1 earlier run of this model here" in _texts(at.info)

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from core.csv_safety import safe_cell
+from core.results import caveats
 from core.results.comparison import THRESHOLD_KINDS, Results
 from core.results.figures import delta_frame
 from core.results.style import METRIC_TITLES
@@ -150,7 +151,9 @@ def html_report(results: Results, figures: dict[str, go.Figure], title: str | No
         n_boot=results.n_boot,
         boot_seed=results.bootstrap_seed,
         written_utc=now_utc(),
-        notes=cmp.notes,
+        notes=cmp.notes
+        + caveats.notes(cmp)
+        + [caveats.intervals_text(len(cmp.observation_ids), results.n_boot, results.bootstrap_seed)],
         delta_columns=list(frame.columns),
         delta_rows=_delta_rows(results, frame),
         charts=charts,

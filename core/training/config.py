@@ -47,6 +47,8 @@ class DataSelection:
     judge_accepted: bool = False
     judge_min_score: float | None = None
     judge_run_id: int | None = None
+    # At most this many real training rows, a seeded sample (a quick look); None uses the whole train split.
+    max_real_train: int | None = None
 
     def errors(self) -> list[str]:
         errs = []
@@ -60,6 +62,8 @@ class DataSelection:
             errs.append("'Add X% of the real count' needs X above 0.")
         if self.judge_min_score is not None and self.judge_min_score < 0:
             errs.append("The minimum judge score cannot be negative.")
+        if self.max_real_train is not None and self.max_real_train < 1:
+            errs.append("The cap on real training rows must be at least 1.")
         return errs
 
 
@@ -80,6 +84,7 @@ class TrainingConfig:
     mixed_precision: bool = True  # bf16/fp16 on CUDA only; CPU always trains in fp32
     processes: int = 1  # >1: one process per GPU (or CPU process) under torchrun, DDP
     data: DataSelection = field(default_factory=DataSelection)
+    quick_look: bool = False  # the "quick look" preset: labelled as such wherever its results are shown
 
     def errors(self) -> list[str]:
         """Every problem with the settings, as messages a researcher can act on."""
@@ -148,6 +153,20 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainingConfig:
         return cls.from_dict(json.loads(text))
+
+
+# A demo-sized experiment: minutes instead of the better part of an hour on a laptop CPU.
+QUICK_LOOK_EPOCHS = 1.0
+QUICK_LOOK_SEEDS = [13]
+QUICK_LOOK_MAX_REAL_TRAIN = 500
+
+
+def quick_look(config: TrainingConfig) -> TrainingConfig:
+    """This config as a quick look: one seed, one epoch, at most QUICK_LOOK_MAX_REAL_TRAIN real training rows."""
+    raw = config.to_dict()
+    raw.update(epochs=QUICK_LOOK_EPOCHS, seeds=list(QUICK_LOOK_SEEDS), quick_look=True)
+    raw["data"]["max_real_train"] = QUICK_LOOK_MAX_REAL_TRAIN
+    return TrainingConfig.from_dict(raw)
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -38,6 +38,7 @@ class TrainingData:
     dropped_overlap: int = 0  # synthetic rows left out because their text is a real validation/test text
     dropped_quality: int = 0  # synthetic rows left out by the quality-lab filters
     unknown_labels: dict[str, int] = field(default_factory=dict)  # codes on synthetic rows not in the project
+    real_left_out: int = 0  # real train rows left out by a cap (DataSelection.max_real_train)
 
     def composition(self) -> dict:
         """Per label: real and synthetic training counts; `_examples`: observations by source."""
@@ -62,6 +63,7 @@ class TrainingData:
             "test": len(self.test),
             "dropped_overlap": self.dropped_overlap,
             "dropped_quality": self.dropped_quality,
+            "real_left_out": self.real_left_out,
             "unknown_labels": dict(self.unknown_labels),
         }
 
@@ -250,7 +252,14 @@ def build(db, project_id: int, selection: DataSelection) -> TrainingData:
     train = _real(db, project_id, "train", known)
     validation = _real(db, project_id, "validation", known)
     test = _real(db, project_id, "test", known)
-    data = TrainingData(codes, train, validation, test)
+    if selection.max_real_train is not None and len(train) > selection.max_real_train:
+        # A quick look: a seeded sample of the real train split, kept in id order.
+        keep = set(random.Random(selection.sample_seed).sample(range(len(train)), selection.max_real_train))
+        data_left_out = len(train) - len(keep)
+        train = [ex for i, ex in enumerate(train) if i in keep]
+    else:
+        data_left_out = 0
+    data = TrainingData(codes, train, validation, test, real_left_out=data_left_out)
     if selection.kind != "augmented":
         return data
 

@@ -74,7 +74,8 @@ def start_experiment(db, project_id: int, config: TrainingConfig, name: str = ""
     pin_quality_report(db, project_id, config.data)
     data = build(db, project_id, config.data)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    name = name.strip() or f"{config.data.kind} · {Path(config.base_model).name or config.base_model} · {stamp}"
+    prefix = "quick look · " if config.quick_look else ""
+    name = name.strip() or f"{prefix}{config.data.kind} · {Path(config.base_model).name or config.base_model} · {stamp}"
     composition = json.dumps(data.composition())
     labels = json.dumps(data.label_codes)
     runs = [
