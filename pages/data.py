@@ -38,6 +38,8 @@ st.title(f"Data · {project.name}")
 if project.description:
     st.caption(project.description)
 
+show_flash()  # a project just created from a file says so above the tabs, whichever tab opens
+
 summary = data_stats.summary(db(), project)
 cols = st.columns(6)
 cols[0].metric("Real observations", f"{summary.real:,}")
@@ -297,7 +299,6 @@ def import_form() -> None:
 
 
 with importing:
-    show_flash()
     last = st.session_state.get("data_last_import")
     history = list_imports(db(), project.id)
     shown = next((h for h in history if h["id"] == last), None)

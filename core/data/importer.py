@@ -205,7 +205,8 @@ def guess_settings(columns: list[str], label_codes: list[str]) -> dict:
     def first(*names):
         return next((lower[n] for n in names if n in lower), None)
 
-    text = first("text", "observation", "sentence", "note", "content", "body") or (columns[0] if columns else None)
+    text = first("text", "observation", "sentence", "note", "content", "body", "post", "report", "message", "document")
+    text = text or (columns[0] if columns else None)
     labels = first("labels", "label", "codes", "criteria", "categories")
     onehot = [c for c in columns if c in set(label_codes)]
     return {
