@@ -9,7 +9,9 @@ from core.training import view
 from core.training.config import (
     CLASS_WEIGHTINGS,
     EMBEDDED,
+    QUICK_LOOK_EPOCHS,
     QUICK_LOOK_MAX_REAL_TRAIN,
+    QUICK_LOOK_SEEDS,
     REVIEW_STATUS_NAMES,
     REVIEW_STATUSES,
     DataSelection,
@@ -60,7 +62,10 @@ with new_tab:
 
     st.subheader("Hyper-parameters")
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 0.1, 100.0, float(defaults.epochs), 0.5, key="tr_epochs", disabled=quick)
+    if quick:  # the preset's values, shown as such; the user's own are kept for when the toggle is off
+        epochs = c[0].number_input("Epochs", value=QUICK_LOOK_EPOCHS, disabled=True, key="tr_epochs_quick")
+    else:
+        epochs = c[0].number_input("Epochs", 0.1, 100.0, float(defaults.epochs), 0.5, key="tr_epochs")
     learning_rate = c[1].number_input(
         "Learning rate", 1e-7, 1e-2, defaults.learning_rate, 1e-5, format="%.6f", key="tr_lr"
     )
@@ -80,7 +85,10 @@ with new_tab:
         "Early stopping patience (epochs, 0 = off)", 0, 50, defaults.early_stopping_patience, key="tr_patience"
     )
     c = st.columns(4)
-    seeds_text = c[0].text_input("Seeds (one run each)", "13, 14, 15", key="tr_seeds", disabled=quick)
+    if quick:
+        seeds_text = c[0].text_input("Seeds (one run each)", ", ".join(map(str, QUICK_LOOK_SEEDS)), disabled=True)
+    else:
+        seeds_text = c[0].text_input("Seeds (one run each)", "13, 14, 15", key="tr_seeds")
     processes = c[1].number_input("Processes (GPUs, torchrun)", 1, 64, 1, key="tr_procs")
 
     st.subheader("Training set")

@@ -240,7 +240,7 @@ def test_a_run_whose_only_cell_failed_reads_failed_with_an_empty_bar(study):
     assert bar.proto.value == 0
     assert "Status: **failed** · 0/1 cells done · 1 failed · 0 of 10 planned observations" in bar.proto.text
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Observations (got / planned)"] == "0 / 10"
+    assert metrics["Got / planned"] == "0 / 10"
 
 
 def test_short_cells_are_shown_with_planned_and_got(study):
@@ -332,7 +332,8 @@ def test_quick_look_and_a_time_estimate_before_starting_and_results_label_it(db)
     )
     at.toggle(key="tr_quick").set_value(True).run()
     assert not at.exception
-    assert at.number_input(key="tr_epochs").disabled
+    epochs = at.number_input(key="tr_epochs_quick")
+    assert epochs.disabled and epochs.value == 1.0
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Real train"] == "500"
     assert "Quick look: 200 real training rows left out" in _texts(at.caption)

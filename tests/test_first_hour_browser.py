@@ -136,7 +136,7 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
     expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible()
     open_tab(page, "Runs")
     expect(page.get_by_test_id("stProgress").get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=240_000)
-    got = page.get_by_test_id("stMetric").filter(has_text="Observations (got / planned)")
+    got = page.get_by_test_id("stMetric").filter(has_text="Got / planned")
     expect(got).to_contain_text(re.compile(r"\d+ / 8"))
     live = int(re.search(r"(\d+) / 8", got.inner_text()).group(1))
     expect(page.get_by_text(f"{live:,} observations", exact=True)).to_be_visible()
@@ -172,6 +172,7 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
     expect(
         page.get_by_text(re.compile(r"Estimated training time: about .* 1 run one after another × 1 epoch"))
     ).to_be_visible()
+    page.get_by_text(re.compile("Estimated training time")).scroll_into_view_if_needed()
     shot("6_train")
     page.get_by_role("button", name="Start training (1 run)").click()
     expect(page.get_by_text(re.compile("quick look · baseline .* queued: 1 run"))).to_be_visible()
@@ -188,4 +189,20 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
     ).to_be_visible()
     expect(page.get_by_text(re.compile(r"Quick look \(quick look · baseline"))).to_be_visible()
     expect(page.get_by_text(re.compile("They do not include seed-to-seed variation"))).to_be_visible()
+    open_tab(page, "Change vs baseline")
+    expect(page.get_by_text(re.compile("with one seed per experiment, not evidence of a real change"))).to_be_visible()
     shot("7_results")
+
+    # Back after switching project returns to the page of the project it showed, not another project's.
+    open_page(page, "Train")
+    expect(page.get_by_role("heading", name="Train · Wellness posts")).to_be_visible()
+    choose(page, "Project", "Hallmarks of Cancer")
+    expect(page.get_by_role("heading", name="Train · Hallmarks of Cancer")).to_be_visible()
+    wait_idle(page)
+    page.go_back()
+    expect(page.get_by_role("heading", name="Train · Wellness posts")).to_be_visible()
+    wait_idle(page)
+    wellness = (
+        connect(db_file, migrate=False).execute("SELECT id FROM projects WHERE name = 'Wellness posts'").fetchone()
+    )
+    expect(page).to_have_url(re.compile(rf"/train\?project={wellness[0]}$"))
