@@ -15,12 +15,15 @@ from playwright.sync_api import expect
 
 from core.generation import connections as conns
 from db import connect
+from tests import test_review_browser
 from tests.browser import choose, wait_idle
 from tests.fake_openai import MODEL, FakeOpenAI
+from tests.test_review_browser import open_review
 from tests.training_fixtures import tiny_bert
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT / "docs" / "examples" / "wellness_posts.csv"
+review_db = test_review_browser.review_db  # a fixture used below
 
 
 def open_page(page, name: str) -> None:
@@ -206,3 +209,30 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
         connect(db_file, migrate=False).execute("SELECT id FROM projects WHERE name = 'Wellness posts'").fetchone()
     )
     expect(page).to_have_url(re.compile(rf"/train\?project={wellness[0]}$"))
+
+
+def show(page) -> None:
+    """Switch to this tab (headless Chromium keeps every tab visible, so send the focus event a switch sends)."""
+    page.bring_to_front()
+    page.evaluate("window.dispatchEvent(new Event('focus'))")
+
+
+@pytest.mark.browser
+def test_two_tabs_on_one_review_item_show_the_answer_saved_last(review_db, studio_server, browser_page):
+    first = browser_page
+    open_review(first, studio_server)
+    second = first.context.new_page()
+    open_review(second, studio_server)
+    expect(first.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "secondary")
+
+    second.bring_to_front()
+    second.locator(".st-key-rv_v1 button").click()  # "incorrect", saved from the second tab
+    expect(second.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "primary")
+    # Back in the first tab, the item shows the verdict saved in the other one.
+    show(first)
+    expect(first.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "primary", timeout=15_000)
+
+    first.locator(".st-key-rv_v0 button").click()  # and back: "correct" from the first tab
+    show(second)
+    expect(second.locator(".st-key-rv_v0 button")).to_have_attribute("kind", "primary", timeout=15_000)
+    expect(second.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "secondary")

@@ -147,6 +147,7 @@ def keyboard(project: Project) -> list[str]:
         if letter:
             bindings[letter] = ("run", f"rv_v{i}")
     review_keys.install(bindings, ".rv-state")
+    review_keys.refresh_when_shown("rv_refresh")
     return letters
 
 
@@ -271,6 +272,9 @@ def annotate(project: Project, sample_id: int, reviewer_id: int, letters: list[s
             st.button(
                 f"label {d}", key=f"rv_l{d}", on_click=_toggle_label, args=(project, item.item_id, reviewer_id, d)
             )
+        # Clicked when this tab or window comes back into view: the item is read again, so an answer saved
+        # meanwhile in another tab shows here instead of this tab's stale one.
+        st.button("refresh", key="rv_refresh")
         st.button("up", key="rv_up", on_click=_move_focus, args=(-1, len(project.rubric)))
         st.button("down", key="rv_down", on_click=_move_focus, args=(1, len(project.rubric)))
         # Last element of every run: the keyboard waits for it to change before sending a typed-ahead key.

@@ -96,6 +96,34 @@ def install(bindings: dict[str, tuple[str, str]], marker: str) -> None:
     st.html(_SCRIPT % (payload, json.dumps(marker).replace("<", "\\u003c")), unsafe_allow_javascript=True)
 
 
+_REFRESH = """
+<script>
+(() => {
+  const key = %s;
+  if (window.__studioRefreshWhenShown) {
+    window.removeEventListener("focus", window.__studioRefreshWhenShown);
+    document.removeEventListener("visibilitychange", window.__studioRefreshWhenShown);
+  }
+  let last = 0;
+  const refresh = () => {
+    if (document.visibilityState !== "visible" || performance.now() - last < 1000) return;
+    last = performance.now();
+    document.querySelector(".st-key-" + key + " button")?.click();
+  };
+  window.__studioRefreshWhenShown = refresh;
+  window.addEventListener("focus", refresh);
+  document.addEventListener("visibilitychange", refresh);
+})();
+</script>
+"""
+
+
+def refresh_when_shown(button_key: str) -> None:
+    """Click the button `button_key` whenever the tab or window comes back into view (another tab may have
+    changed what this one shows); at most once a second."""
+    st.html(_REFRESH % json.dumps(button_key).replace("<", "\\u003c"), unsafe_allow_javascript=True)
+
+
 def verdict_letters(verdicts: tuple[str, ...], taken: set[str]) -> list[str]:
     """A distinct letter per verdict, the first free one of its name ("correct" → c, "incorrect" → i)."""
     letters = []
