@@ -136,6 +136,7 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
     fill(page, "Observations per label × facet values × model", "2")
     fill(page, "Observations asked for per call", "2")
     page.get_by_role("button", name="Start run").click()
+    page.get_by_role("button", name="Confirm and start").click()
     expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible()
     open_tab(page, "Runs")
     expect(page.get_by_test_id("stProgress").get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=240_000)
