@@ -95,12 +95,6 @@ def _live(run_id: int) -> None:
                 hide_index=True,
                 width="stretch",
             )
-    # When the run stops, rerun the whole page once so the browser below stops polling with a final count.
-    active = status in ("queued", "running")
-    if st.session_state.get("gen_live_active") and not active:
-        st.session_state["gen_live_active"] = False
-        st.rerun()
-    st.session_state["gen_live_active"] = active
     if progress["failed"]:
         with st.expander(f"Failed cells ({counts['cells_failed']})"):
             st.dataframe(
