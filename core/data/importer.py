@@ -15,6 +15,8 @@ saying how to raise the limit; a 200 MB file imports within the default.
 
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import asdict
 

@@ -19,6 +19,7 @@ from core.generation.plan import Plan, RunConfig, format_usd, plan_cells, valida
 from core.generation.prompts import check_template
 from core.generation.safety import BUDGET_REASON
 from db import jobs as jobq
+from db.generation import outcomes as outcome_q
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import Project
@@ -167,7 +168,7 @@ def run_progress(db, run_id: int, newest: int = 8) -> dict:
         "outcome": run_outcome(effective_status(run, job), counts) if run else None,
         # Cells that produced something: a failed cell is not progress, so a run whose cells all failed shows none.
         "fraction": counts["cells_done"] / counts["cells_total"] if counts["cells_total"] else 0,
-        "short": run_q.short_cells(db, run_id, limit=50),
+        "short": outcome_q.short_cells(db, run_id, limit=50),
         "newest": run_q.run_observations(db, run_id, limit=newest),
         "failed": run_q.failed_cells(db, run_id, limit=50),
         "logs": jobq.logs(db, job["id"], limit=20) if job else [],

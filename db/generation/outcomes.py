@@ -97,3 +97,15 @@ def add_topups(db, run_id: int, max_topup_calls: int) -> int:
                     [run_id, label, facets_json, cid, model, last + 1 + i, n, now],
                 ).rowcount
     return added
+
+
+def short_cells(db, run_id: int, limit: int = 200) -> list[dict]:
+    """Done cells that kept fewer observations than they asked for (parsing, duplicates or a short answer)."""
+    return list(
+        db.query(
+            "SELECT id, label_code, facets_json, model, cell_index, n_requested, n_parsed, n_kept, n_duplicates"
+            " FROM generation_cells WHERE run_id = ? AND status = 'done' AND is_topup = 0 AND n_kept < n_requested"
+            " ORDER BY id LIMIT ?",
+            [run_id, limit],
+        )
+    )
