@@ -49,6 +49,8 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         open_page(page, "Prompt Studio")
         expect(page.get_by_role("heading", name="Prompt Studio · Autism DSM-5")).to_be_visible()
         user = page.get_by_role("textbox", name="User message", exact=True)
+        # the fake server answers "Write {{ n }}" with n observations: read the text only once it is there
+        expect(user).to_have_value(re.compile(r"Write \{\{ n \}\}"))
         user.fill(user.input_value() + "\nKeep each observation under 30 words.")
         user.press("Tab")
         page.get_by_role("textbox", name="Note for this version", exact=True).fill("Shorter observations")

@@ -59,7 +59,8 @@ def find_issues(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     from cleanlab.multilabel_classification.filter import find_label_issues
 
     given = [list(np.flatnonzero(row)) for row in y]
-    ranked = find_label_issues(labels=given, pred_probs=probs, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's default forks worker processes, and a fork after torch is loaded can hang
+    ranked = find_label_issues(labels=given, pred_probs=probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     quality = get_label_quality_scores(given, probs)
     return np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64)
 
