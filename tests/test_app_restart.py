@@ -21,6 +21,11 @@ from tests.conftest import CHROMIUM, start_streamlit
 fake_llm, study = generation_fixtures.fake_llm, generation_fixtures.study  # fixtures used below
 
 
+def finished(db, run_id: int) -> bool:
+    job_id = db.execute("SELECT job_id FROM generation_runs WHERE id = ?", [run_id]).fetchone()[0]
+    return jobq.get(db, job_id)["status"] == "done"
+
+
 def start_app(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
     return start_streamlit(path, log, own_group=True)
 
@@ -69,7 +74,8 @@ def test_killing_the_whole_app_mid_run_then_restarting_resumes_it(study, tmp_pat
     try:
         open_once(url)
         deadline = time.monotonic() + 120
-        while gen.run_counts(db, run_id)["cells_done"] < total and time.monotonic() < deadline:
+        # the run is finished when its job says so: the last cell is stored a moment before the job is closed
+        while not finished(db, run_id) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         os.killpg(app.pid, signal.SIGTERM)
