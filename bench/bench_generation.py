@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LATENCY_S = 0.2
 
 
-def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    """The fake server in its own process, so it does not share the interpreter with the engine."""
+def start_fake_server(latency_ms: float, *args: str) -> tuple[subprocess.Popen, str]:
+    """The fake server in its own process, so it does not share the interpreter with the engine;
+    `args` are more of its command-line options (e.g. "--answer", "judge")."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--latency-ms", str(latency_ms)],
+        [sys.executable, "-m", "tests.fake_openai", "--latency-ms", str(latency_ms), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

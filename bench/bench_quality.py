@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_generation import start_fake_server
 from bench.common import report
 
 SYNTHETIC = int(os.environ.get("QUALITY_BENCH_SYNTHETIC", "4200"))
@@ -84,7 +85,7 @@ def judge_bench() -> None:
     from db.projects import create_project, get_project
 
     answer = json.dumps({"verdict": "correct", "scores": {d.code: 4 for d in AUTISM_RUBRIC}, "labels": ["A1"]})
-    proc, base_url = start_fake_server_with_answer(LATENCY_MS, answer)
+    proc, base_url = start_fake_server(LATENCY_MS, "--answer", answer)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             db = connect(Path(tmp) / "judge.db")
@@ -120,69 +121,3 @@ def judge_bench() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def start_fake_server_with_answer(latency_ms: float, answer: str):
-    """The fake server in its own process (so it does not share the interpreter), answering with `answer`."""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--latency-ms", str(latency_ms), "--answer", answer],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"fake server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
-
-
-def main(only: str | None = None) -> None:
-    judge_bench()
-    if only != "judge":
-        embedding_bench()
-
-
-def embedding_bench() -> None:
-    from core.quality import audit, fidelity
-    from core.quality.check import load_corpus
-    from core.quality.embeddings import Embedder
-    from db import quality as q
-
-    with tempfile.TemporaryDirectory() as tmp:
-        db, project_id, codes = _database(Path(tmp))
-        n_real = len(q.real_rows(db, project_id))
-        embedder = Embedder()
-        start = time.perf_counter()
-        corpus = load_corpus(db, project_id, [1, 2], embedder)
-        embed_s = time.perf_counter() - start
-        print(f"    embedded {n_real:,} real + {len(corpus.synthetic):,} synthetic texts in {embed_s:.1f} s")
-
-        start = time.perf_counter()
-        rows = fidelity.panel(corpus, codes, {})
-        copies = fidelity.near_copies(corpus)
-        panel_s = time.perf_counter() - start
-        print(f"    fidelity: {len(rows)} groups, {sum(c['near_copy'] for c in copies)} near-copies, {panel_s:.1f} s")
-        report("fidelity_panel", embed_s + panel_s, "s", embed_s)
-
-        start = time.perf_counter()
-        items = audit.audit(corpus.real, corpus.real_vectors, corpus.synthetic, corpus.synthetic_vectors, codes)
-        audit_s = time.perf_counter() - start
-        flipped = {r["id"] for k, r in enumerate(corpus.synthetic) if k % 10 == 0}
-        found = {it["observation_id"] for it in items if it["audit_flagged"]}
-        print(
-            f"    audit: {len(found):,} flagged, {len(found & flipped)}/{len(flipped)} injected flips found,"
-            f" {audit_s:.1f} s"
-        )
-        report("noise_audit", embed_s + audit_s, "s", embed_s)
-        db.conn.close()
-
-
-if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
