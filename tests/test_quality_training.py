@@ -11,8 +11,7 @@ from core.training.config import DataSelection, TrainingConfig
 from core.training.dataset import build, preview
 from core.training.job import start_experiment
 from db import quality as q
-from tests.test_training_data import _review
-from tests.training_fixtures import add_synthetic, tiny_project
+from tests.training_fixtures import add_synthetic, review_all, tiny_project
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ def test_audit_and_near_copy_filters_combine_with_review_filters(db, project):
         "synthetic flapping two",
         "synthetic noise one",
     }
-    _review(db, project_id, {ids[1]: ("incorrect", None), ids[3]: ("correct", None)})
+    review_all(db, project_id, {ids[1]: ("incorrect", None), ids[3]: ("correct", None)})
     both = _texts(db, project_id, drop_audit_flagged=True, drop_near_copies=True, review_status="drop_rejected")
     assert both == {"synthetic noise one"}
     shown = preview(db, project_id, DataSelection(kind="augmented", drop_audit_flagged=True, drop_near_copies=True))

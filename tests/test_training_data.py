@@ -9,7 +9,7 @@ import pytest
 from core.training.config import DataSelection, TrainingConfig
 from core.training.dataset import build, preview
 from db.connection import immediate
-from tests.training_fixtures import add_synthetic, insert_observation, tiny_project
+from tests.training_fixtures import add_synthetic, insert_observation, review_all, tiny_project
 
 
 def test_config_round_trips_through_json_and_keeps_defaults():
@@ -164,26 +164,10 @@ def test_preview_reports_missing_train_data_and_labels_without_examples(db):
     assert "Label(s) W have no training examples" in " ".join(preview(db, project_id, DataSelection())["problems"])
 
 
-def _review(db, project_id: int, verdicts: dict[int, tuple[str, list[str] | None]]) -> None:
-    """One reviewer judges the given synthetic observations: id -> (verdict, corrected labels)."""
-
-    from db.review import answers as answer_q
-    from db.review import samples as sample_q
-
-    reviewer = sample_q.add_reviewer(db, project_id, "Dr Reviewer")
-    with immediate(db):
-        sample_id = sample_q.insert_sample(db, project_id, "s", 1, [1, 2], {}, {"fraction": 1})
-        items = [{"observation_id": obs, "is_real": 0, "stratum": "all"} for obs in verdicts]
-        sample_q.insert_draw(db, sample_id, {"fraction": 1}, "", items)
-    for member in sample_q.sample_members(db, sample_id):
-        verdict, corrected = verdicts[member["observation_id"]]
-        answer_q.insert_review(db, member["id"], reviewer, {}, verdict, corrected, "")
-
-
 def test_review_status_filters(db, project):
     project_id, ids = project
     # ids: flapping one (X), flapping two (X), routine one (Y), routine two (Y), noise one (Z), noise two (Z, X)
-    _review(
+    review_all(
         db,
         project_id,
         {

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from core.text import text_key
-from db.connection import now_utc
+from db.connection import immediate, now_utc
 from db.projects import Facet, Label, create_project
 
 WORDS = {
@@ -99,3 +99,18 @@ def add_synthetic(db, project_id: int, rows: list[tuple[str, list[str], int, str
         )
         for text, labels, run, model, gender in rows
     ]
+
+
+def review_all(db, project_id: int, verdicts: dict[int, tuple[str, list[str] | None]]) -> None:
+    """One reviewer judges the given synthetic observations: id -> (verdict, corrected labels)."""
+    from db.review import answers as answer_q
+    from db.review import samples as sample_q
+
+    reviewer = sample_q.add_reviewer(db, project_id, "Dr Reviewer")
+    with immediate(db):
+        sample_id = sample_q.insert_sample(db, project_id, "s", 1, [1, 2], {}, {"fraction": 1})
+        items = [{"observation_id": obs, "is_real": 0, "stratum": "all"} for obs in verdicts]
+        sample_q.insert_draw(db, sample_id, {"fraction": 1}, "", items)
+    for member in sample_q.sample_members(db, sample_id):
+        verdict, corrected = verdicts[member["observation_id"]]
+        answer_q.insert_review(db, member["id"], reviewer, {}, verdict, corrected, "")
