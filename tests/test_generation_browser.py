@@ -99,6 +99,12 @@ def test_connect_design_preview_and_run_in_the_browser(studio_server, browser_pa
         page.get_by_role("tab", name="Runs").click()
         expect(page.get_by_text(re.compile(r"Status: done"))).to_be_visible(timeout=90_000)
         expect(page.get_by_text("21 / 21")).to_be_visible()
+        # The browser below the live panel keeps up with it, without a reload (it used to say 0 beside 42).
+        got = page.get_by_test_id("stMetric").filter(has_text="Got / planned").get_by_test_id("stMetricValue")
+        kept = int(got.inner_text().split("/")[0].strip().replace(",", ""))
+        assert kept > 0
+        browse = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^\d[\d,]* observations$"))
+        expect(browse).to_have_text(f"{kept:,} observations")
         shot(page, "4_generate_done")
     finally:
         fake.stop()

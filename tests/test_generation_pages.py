@@ -81,3 +81,21 @@ def test_generate_page_builds_exports_only_when_asked(study, monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     assert "2 observations" in [c.value for c in at.caption]
     assert built == []
+
+
+def test_generate_page_warns_before_a_run_whose_prompt_cannot_fit_the_model_s_context(study, monkeypatch):
+    """The warning is on the page, beside the estimate, before anything is started."""
+    from tests.fake_openai import MODEL
+
+    monkeypatch.setenv("STUDIO_CONTEXT_TOKENS", f"{MODEL}=300")
+    at = open_page("pages/generate.py", project="Study")
+    fake = next(o for o in at.multiselect(key="gen_models").options if o.endswith(MODEL))
+    at.multiselect(key="gen_models").set_value([fake]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any(f"{MODEL}: one call's prompt is about" in w and "context holds 300 tokens" in w for w in warnings), (
+        warnings
+    )
+    monkeypatch.setenv("STUDIO_CONTEXT_TOKENS", f"{MODEL}=100000")
+    at.run()
+    assert not any("context holds" in w.value for w in at.warning)
