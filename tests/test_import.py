@@ -405,3 +405,13 @@ def test_new_label_codes_that_are_not_plain_are_refused_with_their_row(seeded_db
     assert "must be 1–40 characters" in problems[0].message
     assert seeded_db.execute("SELECT COUNT(*) FROM observations WHERE project_id = ?", [project_id]).fetchone()[0] == 0
     assert "<img" not in {r[0] for r in seeded_db.execute("SELECT code FROM labels")}
+
+
+def test_a_repeat_that_agrees_with_the_first_row_is_not_a_conflict_after_a_merge(db, pid, tmp_path):
+    """Conflicts are counted against the first row's own labels, not the set earlier repeats merged into it."""
+    text = "text,labels\nPlays alone.,A1\nplays alone,A2\nPLAYS ALONE.,A1\n"
+    settings = ImportSettings(text_column="text", labels_column="labels", duplicates="merge")
+    report = import_file(db, pid, write(tmp_path, "obs.csv", text), settings)
+    assert (report.rows_imported, report.rows_skipped, report.label_conflicts) == (1, 2, 1)
+    assert any(w.startswith("1 repeated row(s) carry different labels") for w in report.warnings)
+    assert [r["labels_json"] for r in stored(db, pid)] == ['["A1", "A2"]']

@@ -70,6 +70,9 @@ class RowChecker:
         self.label_sets: list[tuple[str, ...]] = []  # per accepted row, for splitting and the summary
         self.splits: list[str] = []
         self.first_at: dict[str, int] = {}  # text_key -> index in label_sets of its first row
+        # text_key -> the first row's own labels: conflicts are judged against these, not against a merged set
+        # that earlier repeats already widened (which would count a row agreeing with the first as a conflict)
+        self.first_labels: dict[str, tuple] = {}
         self.merged: dict[str, tuple[str, ...]] = {}  # text_key -> merged labels (duplicates='merge')
         self.kept_repeats = 0
         self._index()
@@ -258,6 +261,7 @@ class RowChecker:
             return None
         report.rows_imported += 1
         self.first_at[key] = len(self.label_sets)
+        self.first_labels[key] = labels
         self.label_sets.append(labels)
         self.splits.append(split)
         return split, text, key, labels_json, external_id
@@ -270,7 +274,7 @@ class RowChecker:
             self._skip(row, f"{same}, which is already in the project's real data; skipped.")
             return None
         theirs = self.label_sets[i]
-        if labels != theirs:
+        if labels != self.first_labels[key]:
             self.report.label_conflicts += 1
         policy = self.s.duplicates
         if policy == "keep":
