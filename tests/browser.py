@@ -23,3 +23,38 @@ def choose(page, label: str, option: str) -> None:
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
     raise AssertionError(f"Could not choose {option!r} in {label!r}")
+
+
+def fill_grid(page, grid, rows: list[tuple[str, ...]], widths: tuple[int, ...]) -> None:
+    """Type rows into an empty `st.data_editor` (a canvas grid) as a user would: add the rows, then click
+    each cell and type. `widths` are the columns' pixel widths; each cell is checked against the grid's
+    accessibility table (`#glide-cell-<column>-<row>`) and typed again if a click was lost."""
+    add = page.locator("[data-testid=stElementToolbarButton]:visible").filter(has=page.get_by_label("Add row")).first
+    for _ in rows:
+        grid.hover()
+        add.click()
+        page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
+    box = grid.bounding_box()
+    header = row_height = 35
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            if not value:
+                continue
+            x = box["x"] + 32 + sum(widths[:c]) + widths[c] / 2  # 32: the row-marker column
+            y = box["y"] + header + row_height * r + row_height / 2
+            cell = grid.locator(f"#glide-cell-{c + 1}-{r}")
+            for _ in range(4):
+                page.mouse.click(x, y)
+                page.wait_for_timeout(200)
+                page.mouse.dblclick(x, y)
+                page.wait_for_timeout(200)
+                page.keyboard.press("ControlOrMeta+A")
+                page.keyboard.type(value)
+                page.keyboard.press("Enter")
+                page.wait_for_timeout(300)
+                if cell.inner_text().strip() == value:
+                    break
+                page.keyboard.press("Escape")
+            else:
+                raise AssertionError(f"Could not type {value!r} into row {r + 1}, column {c + 1} of the grid")
