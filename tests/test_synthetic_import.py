@@ -114,3 +114,23 @@ def test_an_imported_run_is_offered_for_training_like_a_generated_one(study):
     report = import_synthetic(db, project, io.BytesIO(GOOD_CSV.encode()), SyntheticImportSettings(), "made.csv")
     rows = synthetic_for_training(db, project.id, [report.run_id])
     assert sorted(r["text"] for r in rows) == sorted(o["text"] for o in run_q.run_observations(db, report.run_id))
+
+
+def test_a_relabelled_copy_of_an_earlier_run_may_repeat_that_run_s_texts_and_no_other(study):
+    db, project = study["db"], study["project"]
+    first = import_synthetic(db, project, io.BytesIO(GOOD_CSV.encode()), SyntheticImportSettings(), "made.csv")
+    relabelled = GOOD_CSV.replace(",B4,boy,llama-3-70b,Write one,x1", ",A2,boy,llama-3-70b,Write one,x1")
+    settings = SyntheticImportSettings(title="Relabelled", relabels_run=first.run_id)
+    copy = import_synthetic(db, project, io.BytesIO(relabelled.encode()), settings, "relabelled.csv")
+    assert copy.ok and copy.imported == 2
+    assert [(s["row"], s["repeats"]) for s in copy.skipped] == [(4, "real"), (5, "row 2")]  # real data stays out
+    labels = {o["text"][:20]: json.loads(o["labels_json"]) for o in run_q.run_observations(db, copy.run_id)}
+    assert labels == {"At the dentist he sc": ["A2"], "She only plays with ": ["B1", "B4"]}
+    assert run_q.get_run(db, copy.run_id)["config"]["relabels_run"] == first.run_id
+    # A third file repeating both runs without saying so is still refused as duplicates.
+    again = import_synthetic(db, project, io.BytesIO(relabelled.encode()), SyntheticImportSettings(), "again.csv")
+    assert not again.ok
+    foreign = import_synthetic(
+        db, project, io.BytesIO(relabelled.encode()), SyntheticImportSettings(relabels_run=9999), "x.csv"
+    )
+    assert [p.message for p in foreign.problems] == ["Run #9999 is not a run of project 'Study'."]

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.generation.synthetic_import import SyntheticImportSettings, import_synthetic
+from db.generation import runs as run_q
 from ui.common import plain
 
 
@@ -23,6 +24,15 @@ def render_synthetic_import(project, database) -> None:
             text_column=c1.text_input("Text column", "text", key="byo_text"),
             labels_column=c2.text_input("Labels column", "labels", key="byo_labels"),
             title=c3.text_input("Run title (optional)", key="byo_title"),
+        )
+        runs = {r["id"]: f"#{r['id']} · {r['title']}" for r in run_q.list_runs(database, project.id)}
+        settings.relabels_run = st.selectbox(
+            "Relabels an earlier run (optional)",
+            [None, *runs],
+            format_func=lambda r: "No: new observations" if r is None else runs[r],
+            key="byo_relabels",
+            help="A relabelled copy of an earlier run (labels corrected elsewhere, or a label-noise control): "
+            "its texts may repeat that run's texts, and only that run's.",
         )
         if upload is not None and st.button("Import as a run", key="byo_import"):
             report = import_synthetic(database, project, upload, settings, upload.name)

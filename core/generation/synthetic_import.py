@@ -34,6 +34,9 @@ class SyntheticImportSettings:
     model_column: str = "model"
     prompt_column: str = "prompt"
     title: str = ""
+    # A relabelled copy of an earlier run of the project (labels corrected elsewhere, or a label-noise
+    # control): its texts may repeat that run's, and only that run's.
+    relabels_run: int | None = None
 
 
 @dataclass
@@ -79,8 +82,12 @@ def import_synthetic(
     codes = set(project.label_codes)
     dedupe = Deduper()
     dedupe.add_many(run_q.project_texts(db, project.id, "real"), "real")
+    if settings.relabels_run is not None and settings.relabels_run not in run_q.project_run_ids(db, project.id):
+        problem(None, None, f"Run #{settings.relabels_run} is not a run of project {project.name!r}.")
+        return report
     for text, key, run_id in run_q.project_synthetic_texts(db, project.id):
-        dedupe.add(text, f"synthetic run #{run_id}", key)
+        if run_id != settings.relabels_run:
+            dedupe.add(text, f"synthetic run #{run_id}", key)
     rows: list[dict] = []
     try:
         with open_table(source, filename, "utf-8") as table:
@@ -117,6 +124,8 @@ def import_synthetic(
         "per_cell": 0,
     }
     config = {"mode": "imported", "filename": filename, "sha256": file_sha256(source), "rows": report.rows_read}
+    if settings.relabels_run is not None:
+        config["relabels_run"] = settings.relabels_run
     title = settings.title.strip() or f"Imported · {filename} · {len(rows):,} observations"
     report.run_id = imported_q.store_imported_run(
         db, project.id, title, plan, config, [{"connection_id": None, "model": m} for m in models], rows

@@ -362,6 +362,10 @@ def project_texts(db, project_id: int, source: str) -> list[tuple[str, str]]:
     ).fetchall()
 
 
+def project_run_ids(db, project_id: int) -> set[int]:
+    return {r[0] for r in db.execute("SELECT id FROM generation_runs WHERE project_id = ?", [project_id])}
+
+
 def project_synthetic_texts(db, project_id: int) -> list[tuple[str, str, int]]:
     """(text, text_key, run id) of every synthetic observation in a project, for duplicate checks."""
     return db.execute(

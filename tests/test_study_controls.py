@@ -1,0 +1,79 @@
+"""The study's controls with known truth: a perfect generator (real HoC train sentences the low-resource project
+does not use, true labels) and a noisy one (the same sentences, a share of label sets corrupted, flips recorded)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+
+from bench.study_controls import HOC_CSV, audit_against_flips, control_files, flag_scores, split_labels
+from core.generation.synthetic_import import SyntheticImportSettings, import_synthetic
+from core.projects.defaults import hoc_labels
+from db.connection import now_utc
+from db.projects import create_project, get_project
+
+
+def test_controls_hold_true_labels_then_the_same_texts_with_a_known_share_corrupted(tmp_path):
+    hoc = pd.read_csv(HOC_CSV, dtype=str, keep_default_na=False)
+    used = set(hoc[hoc["split"] == "train"]["text"].sample(n=500, random_state=1))
+    files = control_files(tmp_path, used, size=200, noise=0.17, seed=5, hoc=hoc)
+    positive, noisy = pd.read_csv(files.positive, dtype=str), pd.read_csv(files.noise, dtype=str)
+    truth = dict(zip(hoc["text"], hoc["labels"], strict=True))
+    assert len(positive) == 200 and list(positive["text"]) == list(noisy["text"])
+    assert not set(positive["text"]) & used
+    assert all(
+        split_labels(truth[t]) == split_labels(v) for t, v in zip(positive["text"], positive["labels"], strict=True)
+    )
+    changed = [t for t, a, b in zip(noisy["text"], positive["labels"], noisy["labels"], strict=True) if a != b]
+    record = json.loads(files.flips.read_text())
+    assert len(changed) == record["flipped"] == files.flipped == 34  # round(0.17 × 200)
+    assert [f["text"] for f in record["flips"]] == changed
+    for flip in record["flips"]:
+        assert flip["true"] == split_labels(truth[flip["text"]]) and flip["given"] != flip["true"]
+    # The same seed makes the same files.
+    again = control_files(tmp_path / "again", used, size=200, noise=0.17, seed=5, hoc=hoc)
+    assert again.noise.read_text() == files.noise.read_text()
+
+
+def test_flag_scores_against_known_flips():
+    checked = {f"t{i}" for i in range(10)}
+    scores = flag_scores(flagged={"t0", "t1", "t2", "t9"}, flipped={"t0", "t1", "t5"}, checked=checked)
+    assert (scores["true_flags"], scores["flagged"], scores["flipped"]) == (2, 4, 3)
+    assert scores["precision"] == 0.5 and abs(scores["recall"] - 2 / 3) < 1e-12
+    low, high = scores["recall_ci"]
+    assert low < 2 / 3 < high
+    assert flag_scores(set(), {"t0"}, checked)["precision"] is None
+
+
+def test_both_controls_import_as_runs_and_an_audit_is_scored_against_the_flips(db, tmp_path):
+    hoc = pd.read_csv(HOC_CSV, dtype=str, keep_default_na=False)
+    files = control_files(tmp_path, set(), size=60, noise=0.17, seed=3, hoc=hoc)
+    project = get_project(db, create_project(db, "HoC controls", labels=hoc_labels()))
+    positive = import_synthetic(
+        db, project, io.BytesIO(files.positive.read_bytes()), SyntheticImportSettings(), "positive_control.csv"
+    )
+    assert positive.ok and positive.imported + len(positive.skipped) == 60
+    settings = SyntheticImportSettings(relabels_run=positive.run_id)
+    noisy = import_synthetic(db, project, io.BytesIO(files.noise.read_bytes()), settings, "noise_control.csv")
+    assert noisy.ok and noisy.imported == positive.imported
+    # An audit report that flags every corrupted text and two clean ones: precision 10/12, recall 1.
+    flipped = {f["text"] for f in json.loads(files.flips.read_text())["flips"]}
+    rows = db.execute("SELECT id, text, labels_json FROM observations WHERE run_id = ?", [noisy.run_id]).fetchall()
+    clean_flagged = [text for _, text, _ in rows if text not in flipped][:2]
+    report_id = db.execute(
+        "INSERT INTO quality_reports (project_id, run_ids_json, settings_json, status, created_utc)"
+        " VALUES (?, ?, '{}', 'done', ?)",
+        [project.id, json.dumps([noisy.run_id]), now_utc()],
+    ).lastrowid
+    for obs_id, text, labels in rows:
+        flag = int(text in flipped or text in clean_flagged)
+        db.execute(
+            "INSERT INTO quality_items (report_id, observation_id, audit_flagged, given_labels_json) VALUES (?,?,?,?)",
+            [report_id, obs_id, flag, labels],
+        )
+    kept_flips = flipped & {text for _, text, _ in rows}
+    scores = audit_against_flips(db, report_id, noisy.run_id, files.flips)
+    assert scores["flipped"] == len(kept_flips) and scores["recall"] == 1.0
+    assert scores["precision"] == len(kept_flips) / (len(kept_flips) + 2)
