@@ -1,5 +1,6 @@
 """The statistics every stage shares, each written once: per-label precision / recall / F1, the
-paired bootstrap and its percentile interval, PR curves, the Wilson interval of a proportion,
+paired bootstrap (over items, or over seeds then items) with its percentile interval and p-value,
+corrections for multiple comparisons, PR curves, the Wilson interval of a proportion,
 Cohen's kappa and the Mann–Whitney AUC. Pages, reports and jobs all call these.
 
 Metrics work on whole arrays at once (items × labels, runs × items × labels) so a comparison of
@@ -114,6 +115,53 @@ def percentile_interval(estimate: np.ndarray, samples: np.ndarray, level: float 
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail], axis=0)
     return Interval(np.asarray(estimate), low, high)
+
+
+def seed_draws(n_runs: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Which runs (seeds) each resample draws, with replacement: (n_boot, n_runs) indices."""
+    return rng.integers(0, n_runs, size=(n_boot, n_runs))
+
+
+def hierarchical_means(run_values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Mean over the drawn runs of each resample: run_values (B, runs, K), draws (B, n) -> (B, K).
+
+    run_values[b] holds every run scored on item resample b, so each drawn seed is scored on the same
+    test items as every other run in that resample (the items stay paired across seeds and arms).
+    """
+    picked = np.take_along_axis(run_values, draws[:, :, None], axis=1)
+    return picked.mean(axis=1)
+
+
+def bootstrap_p_value(samples: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-value of "no change" per column: twice the smaller tail at zero.
+
+    It matches the percentile interval: the 95% interval excludes zero about when p < 0.05. The +1s keep
+    a p-value from being exactly 0 with a finite number of resamples.
+    """
+    samples = np.asarray(samples)
+    n = samples.shape[0]
+    below = ((samples <= 0).sum(0) + 1) / (n + 1)
+    above = ((samples >= 0).sum(0) + 1) / (n + 1)
+    return np.minimum(1.0, 2 * np.minimum(below, above))
+
+
+CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
+
+
+def adjust_p_values(p_values, method: str = "holm", alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(adjusted p-values, flags adjusted p < alpha) over one family of comparisons (statsmodels' multipletests).
+
+    Holm controls the chance of any false flag; Benjamini–Hochberg the expected share of false flags.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in CORRECTIONS:
+        raise ValueError(f"Unknown correction {method!r}: use one of {', '.join(CORRECTIONS)}.")
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return p.copy(), np.zeros(0, dtype=bool)
+    reject, adjusted, _, _ = multipletests(p, alpha=alpha, method=method)
+    return adjusted, reject
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,18 @@ def cached_comparison(db_file: str, fingerprint: tuple, project_id: int, baselin
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing runs…")
-def cached_results(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str):
+def cached_results(
+    db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str, ci: tuple
+):
     loaded = cached_comparison(db_file, fingerprint, project_id, baseline_id, augmented)
-    return tables.results(loaded, kind)
+    return tables.results(loaded, kind, interval=ci[0], correction=ci[1])
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing the charts for export…")
-def export_figures(db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str):
-    res = cached_results(db_file, fingerprint, project_id, baseline_id, augmented, kind)
+def export_figures(
+    db_file: str, fingerprint: tuple, project_id: int, baseline_id: int, augmented: tuple, kind: str, ci: tuple
+):
+    res = cached_results(db_file, fingerprint, project_id, baseline_id, augmented, kind, ci)
     pr = {label: error_analysis.pr_curves(res.comparison, label) for label in res.comparison.labels}
     return figures_results.all_figures(res, pr)
 
@@ -60,12 +64,18 @@ def deltas_tab(results, key) -> None:
         return
     st.plotly_chart(figures_results.delta_figure(results), theme=None, config=CHART_CONFIG, key="deltas")
     st.dataframe(figures_results.delta_styler(results), hide_index=True, width="stretch")
+    one_seed = any(len(e.run_ids) == 1 for e in results.comparison.experiments)
     caveat = (
-        " Over test observations only: with one seed per experiment, not evidence of a real change."
-        if any(len(e.run_ids) == 1 for e in results.comparison.experiments)
-        else " Over test observations only; compare with the spread over seeds in Scores."
+        " With one seed per experiment seed spread cannot be measured: the interval covers test items only."
+        if one_seed
+        else ""
     )
-    st.caption("Coloured: the 95% interval excludes zero (green up, red down); * marks the same in exports." + caveat)
+    st.caption(
+        "Coloured: flagged after the correction below (green up, red down); * marks the same in exports."
+        + caveat
+        + " "
+        + caveats.flags_text(results)
+    )
 
 
 def pr_tab(results, key) -> None:
@@ -242,6 +252,7 @@ names = {
 ids = [e["id"] for e in experiments]
 baselines = [e["id"] for e in experiments if e["kind"] == "baseline"] or ids
 left, mid, right = st.columns([2, 3, 2])
+ci_left, ci_right = st.columns(2)
 baseline_id = left.selectbox(
     "Baseline experiment", baselines + [i for i in ids if i not in baselines], format_func=names.get
 )
@@ -257,8 +268,22 @@ kind = right.radio(
     help="0.5 for every label, or each run's per-label thresholds tuned on the validation split.",
 )
 
+interval = ci_left.radio(
+    "Interval",
+    list(tables.INTERVALS),
+    format_func=tables.INTERVALS.get,
+    horizontal=True,
+    help="Hierarchical resamples seeds and then test items; item-only keeps the seeds fixed (narrower).",
+)
+correction = ci_right.radio(
+    "Correction for multiple comparisons",
+    list(caveats.CORRECTION_NAMES),
+    format_func=caveats.CORRECTION_NAMES.get,
+    horizontal=True,
+    help="Holm bounds the chance of any false flag; Benjamini–Hochberg the expected share of false flags.",
+)
 fingerprint = stored.runs_fingerprint(db(), [baseline_id, *augmented])
-key = (str(db_path().resolve()), fingerprint, project.id, baseline_id, tuple(augmented), kind)
+key = (str(db_path().resolve()), fingerprint, project.id, baseline_id, tuple(augmented), kind, (interval, correction))
 try:
     results = cached_results(*key)
 except comparison.ComparisonError as exc:
@@ -269,7 +294,7 @@ for note in cmp.notes + caveats.notes(cmp):
     st.warning(plain(note))
 st.caption(
     f"{len(cmp.runs)} runs · {len(cmp.observation_ids)} real test observations · {len(cmp.labels)} labels · "
-    + caveats.intervals_text(len(cmp.observation_ids), results.n_boot, results.bootstrap_seed)
+    + caveats.intervals_text(results)
 )
 
 

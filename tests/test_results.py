@@ -271,14 +271,18 @@ def test_synthetic_counts_and_review_accuracy_per_label(db):
 def test_metric_bars_show_the_seed_means_and_spread(study, res):
     db, ids = study
     fig = figures_results.metric_bars(res)
-    assert len(fig.data) == 3 * 3  # experiments × metrics
+    dots = [t for t in fig.data if t.meta == "seeds"]
+    assert len(fig.data) - len(dots) == 3 * 3 == len(dots)  # experiments × metrics, bars and seed dots
+    # Every seed is drawn as its own point: the dots hold the per-run scores.
+    f1_dots = [t for t in dots if t.yaxis == "y3"]
+    np.testing.assert_allclose(np.sort(np.concatenate([t.y for t in f1_dots])), np.sort(res.per_run["f1"]))
     stored = pd.DataFrame(
         db.query(
             "SELECT r.experiment_id, m.label, m.f1 FROM test_metrics m JOIN training_runs r ON r.id = m.run_id WHERE m.threshold_kind = 'tuned'"
         )
     )
     means = stored.groupby(["experiment_id", "label"])["f1"].agg(["mean", "std"])
-    f1_traces = [t for t in fig.data if t.yaxis == "y3"]
+    f1_traces = [t for t in fig.data if t.yaxis == "y3" and t.meta != "seeds"]
     assert [t.name for t in f1_traces] == ["Baseline (real only)", "Augmented A", "Augmented B"]
     for trace, exp_id in zip(f1_traces, [ids["baseline_id"], *ids["augmented_ids"]], strict=True):
         expected = means.loc[exp_id].reindex(CODES + ["_micro", "_macro"])
@@ -287,24 +291,24 @@ def test_metric_bars_show_the_seed_means_and_spread(study, res):
     support = res.comparison.y_true.sum(0)
     assert fig.data[0].x[0] == f"<b>PS</b><br>n={support[0]}"
     assert "Sustaining proliferative signaling" in fig.data[0].customdata[0][0]
-    colours = {t.name: t.marker.color for t in fig.data}
+    colours = {t.name: t.marker.color for t in fig.data if t.meta != "seeds"}
     assert colours["Baseline (real only)"] == style.BASELINE_COLOUR and len(set(colours.values())) == 3
 
 
 def test_delta_figure_and_table_show_the_bootstrap_deltas(res):
     fig = figures_results.delta_figure(res)
     d = res.deltas
-    for trace in fig.data:
+    for trace in [t for t in fig.data if t.meta != "seeds"]:
         metric = {"x": "precision", "x2": "recall", "x3": "f1"}[trace.xaxis]
         exp = d[(d["experiment"] == trace.name) & (d["metric"] == metric)]
         np.testing.assert_allclose(trace.x, exp["delta_pp"])
         np.testing.assert_allclose(np.asarray(trace.x) + np.asarray(trace.error_x.array), exp["high_pp"])
-        assert [s == "circle" for s in trace.marker.symbol] == exp["excludes_zero"].tolist()
+        assert [s == "circle" for s in trace.marker.symbol] == exp["flagged"].tolist()
     table = figures_results.delta_frame(res)
     row = d[(d["experiment"] == "Augmented A") & (d["label"] == "_macro") & (d["metric"] == "f1")].iloc[0]
     cell = table[(table["experiment"] == "Augmented A") & (table["label"] == "_macro")]["Δ F1 (pp) [95% CI]"].item()
     assert cell.startswith(f"{row['delta_pp']:+.1f} [{row['low_pp']:+.1f}, {row['high_pp']:+.1f}]")
-    assert cell.endswith("*") == row["excludes_zero"]
+    assert cell.endswith("*") == row["flagged"]
     table_fig = figures_results.delta_table_figure(res)
     assert cell in table_fig.data[0].cells.values[list(table.columns).index("Δ F1 (pp) [95% CI]")]
 

@@ -69,7 +69,12 @@ def test_results_page_shows_every_view_of_stored_runs(db):
 
     open_tab(at, "Change vs baseline")
     (deltas,) = chart_specs(at)
-    assert {t["name"] for t in deltas["data"]} == {"Augmented A", "Augmented B"}
+    assert {t["name"] for t in deltas["data"] if t.get("meta") != "seeds"} == {"Augmented A", "Augmented B"}
+    assert sum(t.get("meta") == "seeds" for t in deltas["data"]) == 2 * 3  # experiments × metrics
+    captions = " ".join(c.value for c in at.caption)
+    n_flagged = int(expected.deltas["flagged"].sum())
+    assert "95% hierarchical bootstrap" in captions
+    assert f"corrected for {len(expected.deltas)} comparisons" in captions and f"Holm: {n_flagged} flagged" in captions
     table = at.dataframe[0].value
     assert "Δ F1 (pp) [95% CI]" in table.columns and len(table) == 2 * 12
 
@@ -97,8 +102,14 @@ def test_threshold_choice_and_error_browser(db):
     assert not at.exception
     expected = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "fixed")
     bars = chart_specs(at)[0]["data"]
-    f1_aug = next(t for t in bars if t["yaxis"] == "y3" and t["name"] == "Augmented A")
+    f1_aug = next(t for t in bars if t["yaxis"] == "y3" and t.get("name") == "Augmented A")
     assert values(f1_aug["y"]) == expected.summary[expected.summary["experiment"] == "Augmented A"]["f1_mean"].tolist()
+
+    # The item-only interval and Benjamini–Hochberg are one click away, and named as such.
+    next(r for r in at.radio if r.label == "Interval").set_value("items").run()
+    next(r for r in at.radio if r.label == "Correction for multiple comparisons").set_value("fdr_bh").run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "95% item-only paired bootstrap" in captions and "with Benjamini–Hochberg" in captions
 
     open_tab(at, "Errors")
     at.selectbox(key="err_label").set_value("RI")

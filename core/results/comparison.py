@@ -94,6 +94,8 @@ class Results:
     relation: pd.DataFrame  # one row per augmented experiment × label
     n_boot: int
     bootstrap_seed: int
+    interval: str = "hierarchical"  # hierarchical | items: which interval low/high and the flags use
+    correction: str = "holm"  # holm | fdr_bh, over every row of `deltas`
 
 
 class ComparisonError(ValueError):

@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.results.caveats import CORRECTION_NAMES
 from core.results.comparison import AVERAGES, THRESHOLD_KINDS, Results, columns
 from core.results.curves import pr_figure, training_curves
 from core.results.error_analysis import PRRun
@@ -26,6 +27,7 @@ from core.results.style import (
 )
 
 POSITIVE, NEGATIVE = "#1a7f4b", "#b3261e"
+INTERVAL_NAMES = {"hierarchical": "hierarchical bootstrap (seeds, then items)", "items": "item-only paired bootstrap"}
 
 
 def metric_bars(results: Results) -> go.Figure:
@@ -64,15 +66,17 @@ def metric_bars(results: Results) -> go.Figure:
                 row=r,
                 col=1,
             )
+            _seed_dots(fig, results.per_run, exp.id, metric, cols, ticks, r, 1, vertical=True)
     fig.update_yaxes(range=[0, 1.05], tickformat=".1f")
-    fig.update_layout(barmode="group", bargap=0.18)
+    fig.update_layout(barmode="group", bargap=0.18, scattermode="group")
     separate_averages(fig, len(cmp.labels), "x", [f"y{'' if r == 1 else r} domain" for r in (1, 2, 3)])
     kind = THRESHOLD_KINDS[results.threshold_kind]
     return apply_style(
         fig,
         "Precision, recall and F1 per label",
         980,
-        f"Real test set, threshold {kind}. Bars: mean over seeds; whiskers: standard deviation; n = test positives.",
+        f"Real test set, threshold {kind}. Bars: mean over seeds; whiskers: standard deviation; dots: each seed;"
+        " n = test positives.",
     )
 
 
@@ -109,7 +113,7 @@ def delta_figure(results: Results) -> go.Figure:
                     marker={
                         "color": colours[exp.id],
                         "size": 15,
-                        "symbol": ["circle" if x else "circle-open" for x in rows["excludes_zero"]],
+                        "symbol": ["circle" if x else "circle-open" for x in rows["flagged"]],
                         "line": {"width": 3, "color": colours[exp.id]},
                     },
                     error_x={
@@ -130,6 +134,11 @@ def delta_figure(results: Results) -> go.Figure:
                 row=1,
                 col=c,
             )
+            seeds = results.per_run[results.per_run["experiment_id"] == exp.id]
+            base_mean = results.per_run[results.per_run["experiment_id"] == cmp.baseline_id].groupby("label")[metric]
+            shifted = seeds.assign(**{metric: seeds[metric] - seeds["label"].map(base_mean.mean())})
+            shifted[metric] *= 100
+            _seed_dots(fig, shifted, exp.id, metric, cols, y_labels, 1, c, vertical=False)
     for c in range(1, 4):
         axis = "" if c == 1 else str(c)
         fig.add_shape(
@@ -148,15 +157,39 @@ def delta_figure(results: Results) -> go.Figure:
         separate_averages(fig, len(cmp.labels), "y", [f"x{'' if c == 1 else c} domain" for c in (1, 2, 3)])
     fig.update_layout(scattermode="group", scattergap=0.5)
     subtitle = (
-        f"Augmented − {plain(cmp.experiment(cmp.baseline_id).name)}, in percentage points. Filled: the interval excludes 0."
-        f"<br>Whiskers: paired bootstrap 95% interval ({results.n_boot} resamples of the test items)."
+        f"Augmented − {plain(cmp.experiment(cmp.baseline_id).name)}, in percentage points. Filled: flagged after "
+        f"{CORRECTION_NAMES[results.correction]} correction.<br>Whiskers: {INTERVAL_NAMES[results.interval]} 95% "
+        f"interval ({results.n_boot} resamples); small dots: each augmented seed − the baseline's seed mean."
     )
     height = int(300 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5)
     return apply_style(fig, "What the synthetic data changed", height, subtitle)
 
 
+def _seed_dots(fig, per_run: pd.DataFrame, exp_id: int, metric: str, cols, ticks, row: int, col: int, vertical: bool):
+    """One small dot per seed of an experiment (trace meta 'seeds'), beside its bar or interval."""
+    runs = per_run[per_run["experiment_id"] == exp_id]
+    position = dict(zip(cols, ticks, strict=True))
+    at = runs["label"].map(position).tolist()
+    values = runs[metric].to_numpy()
+    fig.add_trace(
+        go.Scatter(
+            x=at if vertical else values,
+            y=values if vertical else at,
+            mode="markers",
+            offsetgroup=str(exp_id),
+            meta="seeds",
+            showlegend=False,
+            marker={"color": "#222", "size": 5, "opacity": 0.7},
+            customdata=runs["seed"].to_numpy(),
+            hovertemplate=f"seed %{{customdata}}: %{{{'y' if vertical else 'x'}:.3f}}<extra></extra>",
+        ),
+        row=row,
+        col=col,
+    )
+
+
 def _fmt_delta(row) -> str:
-    mark = " *" if row["excludes_zero"] else ""
+    mark = " *" if row["flagged"] else ""
     return f"{row['delta_pp']:+.1f} [{row['low_pp']:+.1f}, {row['high_pp']:+.1f}]{mark}"
 
 
@@ -188,7 +221,7 @@ def delta_styler(results: Results):
         out = []
         for exp, label in zip(frame["experiment"], frame["label"], strict=True):
             row = lookup.loc[(exp, label, metric)]
-            if not row["excludes_zero"]:
+            if not row["flagged"]:
                 out.append("")
             else:
                 out.append(f"color: {POSITIVE if row['delta_pp'] > 0 else NEGATIVE}; font-weight: 600")
@@ -210,7 +243,7 @@ def delta_table_figure(results: Results) -> go.Figure:
                 colour_col.append("white")
                 continue
             row = lookup.loc[(exp, label, metric)]
-            colour_col.append("white" if not row["excludes_zero"] else "#dff3e6" if row["delta_pp"] > 0 else "#fbe0de")
+            colour_col.append("white" if not row["flagged"] else "#dff3e6" if row["delta_pp"] > 0 else "#fbe0de")
         fills.append(colour_col)
     fig = go.Figure(
         go.Table(

@@ -116,7 +116,7 @@ def _delta_rows(results: Results, frame: pd.DataFrame) -> list[list[dict]]:
             cls = ""
             if col in metric_of:
                 d = lookup.loc[(row["experiment"], row["label"], metric_of[col])]
-                cls = ("up" if d["delta_pp"] > 0 else "down") if d["excludes_zero"] else ""
+                cls = ("up" if d["delta_pp"] > 0 else "down") if d["flagged"] else ""
                 cls += " num"
             cells.append({"text": row[col], "cls": cls})
         rows.append(cells)
@@ -151,9 +151,7 @@ def html_report(results: Results, figures: dict[str, go.Figure], title: str | No
         n_boot=results.n_boot,
         boot_seed=results.bootstrap_seed,
         written_utc=now_utc(),
-        notes=cmp.notes
-        + caveats.notes(cmp)
-        + [caveats.intervals_text(len(cmp.observation_ids), results.n_boot, results.bootstrap_seed)],
+        notes=cmp.notes + caveats.notes(cmp) + [caveats.intervals_text(results)],
         delta_columns=list(frame.columns),
         delta_rows=_delta_rows(results, frame),
         charts=charts,

@@ -1,5 +1,5 @@
 """Every table of the Results page, derived from a loaded `Comparison`: per-run scores, the mean and
-spread over seeds, the paired-bootstrap deltas (the paper's headline table), the training-set
+spread over seeds, the bootstrap deltas (hierarchical or item-only) with corrected flags (the paper's headline table), the training-set
 composition, and the relation between each label's F1 change and the synthetic data added for it.
 `compare()` is the one call a page makes.
 """
@@ -18,6 +18,7 @@ DEFAULT_BOOTSTRAP = 1000
 DELTA_COLUMNS = [
     "experiment_id", "experiment", "label", "label_name", "metric",
     "baseline", "augmented", "delta_pp", "low_pp", "high_pp", "excludes_zero",
+    "item_low_pp", "item_high_pp", "hier_low_pp", "hier_high_pp", "p_value",
 ]  # fmt: skip
 
 
@@ -94,6 +95,12 @@ def summary_table(comparison: Comparison, scores: dict[str, np.ndarray]) -> pd.D
     return pd.DataFrame.from_records(records)
 
 
+INTERVALS = {
+    "hierarchical": "hierarchical bootstrap (seeds, then test items)",
+    "items": "item-only paired bootstrap (test items, seeds fixed)",
+}
+
+
 def delta_table(
     comparison: Comparison,
     scores: dict[str, np.ndarray],
@@ -101,27 +108,43 @@ def delta_table(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     level: float = 0.95,
+    interval: str = "hierarchical",
+    correction: str = "holm",
 ) -> pd.DataFrame:
-    """Augmented minus baseline, in percentage points, with a paired bootstrap interval over test items.
+    """Augmented minus baseline, in percentage points, with two bootstrap intervals and corrected flags.
 
-    Each resample draws test items with replacement; every run is rescored on it, seeds are averaged
-    within each experiment, and the difference of the experiment means is one bootstrap sample.
+    Item-only: each resample draws test items with replacement; every run is rescored on it, seeds are
+    averaged within each experiment, and the difference of the means is one sample. Hierarchical: each
+    resample also draws each experiment's seeds with replacement before averaging, so seed-to-seed
+    spread widens the interval. `interval` picks the one shown as low/high; its p-values are corrected
+    over every row of the table (`correction`: holm or fdr_bh) into the `flagged` column.
     """
+    if interval not in INTERVALS:
+        raise ComparisonError(f"Unknown interval {interval!r}: use one of {', '.join(INTERVALS)}.")
     pred = stats.decisions(comparison.probs, comparison.thresholds[threshold_kind])
     weights = stats.resample_weights(len(comparison.observation_ids), n_boot, seed)
     boot = stats.scores_from_counts(*stats.bootstrap_counts(comparison.y_true, pred, weights))
+    rng = np.random.default_rng([seed, 1])
+    draws = {e.id: stats.seed_draws(len(comparison.run_index(e.id)), n_boot, rng) for e in comparison.experiments}
     base_pos = [e.id for e in comparison.experiments].index(comparison.baseline_id)
+    base_runs = comparison.run_index(comparison.baseline_id)
     cols = columns(comparison)
     records = []
     for m in stats.METRICS:
+        values = _stack(boot, m)  # (B, runs, K)
         point = _experiment_means(scores[m], comparison)  # (experiments, K)
-        samples = _experiment_means(_stack(boot, m), comparison)  # (B, experiments, K)
+        items = _experiment_means(values, comparison)  # (B, experiments, K)
+        base_hier = stats.hierarchical_means(values[:, base_runs], draws[comparison.baseline_id])
         for k, exp in enumerate(comparison.experiments):
             if exp.id == comparison.baseline_id:
                 continue
-            interval = stats.percentile_interval(
-                point[k] - point[base_pos], samples[:, k] - samples[:, base_pos], level
-            )
+            estimate = point[k] - point[base_pos]
+            item_samples = items[:, k] - items[:, base_pos]
+            hier_samples = stats.hierarchical_means(values[:, comparison.run_index(exp.id)], draws[exp.id]) - base_hier
+            by_items = stats.percentile_interval(estimate, item_samples, level)
+            by_seeds = stats.percentile_interval(estimate, hier_samples, level)
+            shown = by_seeds if interval == "hierarchical" else by_items
+            p_values = stats.bootstrap_p_value(hier_samples if interval == "hierarchical" else item_samples)
             for j, code in enumerate(cols):
                 records.append(
                     {
@@ -132,13 +155,22 @@ def delta_table(
                         "metric": m,
                         "baseline": point[base_pos, j],
                         "augmented": point[k, j],
-                        "delta_pp": 100 * interval.estimate[j],
-                        "low_pp": 100 * interval.low[j],
-                        "high_pp": 100 * interval.high[j],
-                        "excludes_zero": bool(interval.excludes_zero[j]),
+                        "delta_pp": 100 * estimate[j],
+                        "low_pp": 100 * shown.low[j],
+                        "high_pp": 100 * shown.high[j],
+                        "excludes_zero": bool(shown.excludes_zero[j]),
+                        "item_low_pp": 100 * by_items.low[j],
+                        "item_high_pp": 100 * by_items.high[j],
+                        "hier_low_pp": 100 * by_seeds.low[j],
+                        "hier_high_pp": 100 * by_seeds.high[j],
+                        "p_value": float(p_values[j]),
                     }
                 )
-    return pd.DataFrame.from_records(records, columns=DELTA_COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=DELTA_COLUMNS)
+    adjusted, flagged = stats.adjust_p_values(frame["p_value"].to_numpy(), correction, 1 - level)
+    frame["p_adjusted"] = adjusted
+    frame["flagged"] = flagged.astype(bool)
+    return frame
 
 
 def composition_counts(composition: dict) -> dict[str, dict[str, int]]:
@@ -214,12 +246,19 @@ def relation_table(comparison: Comparison, deltas: pd.DataFrame) -> pd.DataFrame
 
 
 def results(
-    comparison: Comparison, threshold_kind: str = "tuned", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
+    comparison: Comparison,
+    threshold_kind: str = "tuned",
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    interval: str = "hierarchical",
+    correction: str = "holm",
 ) -> Results:
     if threshold_kind not in THRESHOLD_KINDS:
         raise ComparisonError(f"Unknown threshold kind {threshold_kind!r}: use one of {', '.join(THRESHOLD_KINDS)}.")
+    if correction not in stats.CORRECTIONS:
+        raise ComparisonError(f"Unknown correction {correction!r}: use one of {', '.join(stats.CORRECTIONS)}.")
     scores = run_scores(comparison, threshold_kind)
-    deltas = delta_table(comparison, scores, threshold_kind, n_boot, seed)
+    deltas = delta_table(comparison, scores, threshold_kind, n_boot, seed, interval=interval, correction=correction)
     return Results(
         comparison=comparison,
         threshold_kind=threshold_kind,
@@ -229,6 +268,8 @@ def results(
         relation=relation_table(comparison, deltas),
         n_boot=n_boot,
         bootstrap_seed=seed,
+        interval=interval,
+        correction=correction,
     )
 
 
@@ -240,6 +281,9 @@ def compare(
     threshold_kind: str = "tuned",
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    interval: str = "hierarchical",
+    correction: str = "holm",
 ) -> Results:
     """Everything the Results page shows for one baseline and its augmented experiments."""
-    return results(load(db, project_id, baseline_id, augmented_ids), threshold_kind, n_boot, seed)
+    comparison = load(db, project_id, baseline_id, augmented_ids)
+    return results(comparison, threshold_kind, n_boot, seed, interval, correction)
