@@ -144,7 +144,7 @@ def delta_table(
             by_items = stats.percentile_interval(estimate, item_samples, level)
             by_seeds = stats.percentile_interval(estimate, hier_samples, level)
             shown = by_seeds if interval == "hierarchical" else by_items
-            p_values = stats.bootstrap_p_value(hier_samples if interval == "hierarchical" else item_samples)
+            p_values = stats.bootstrap_p_value(estimate, hier_samples if interval == "hierarchical" else item_samples)
             for j, code in enumerate(cols):
                 records.append(
                     {
