@@ -36,6 +36,9 @@ class DataSelection:
     # Caps per label. A synthetic row is added only while every one of its labels is under its cap.
     only_labels_below: int | None = None  # add synthetic data only to labels with fewer real examples
     percent_of_real: float | None = None  # add at most this % of the label's real count
+    # label code -> at most this many synthetic examples (0: none); labels not named are not capped by it.
+    # A study's "targeted" cells cap the labels they do not target at 0.
+    label_caps: dict[str, int] = field(default_factory=dict)
     sample_seed: int = 0  # order in which capped rows are drawn
     # Quality-lab filters (core.quality): leave out what a quality check flagged. The report is pinned
     # when the experiment starts (None = the project's newest finished check at that moment).
@@ -62,6 +65,9 @@ class DataSelection:
             errs.append("'Add X% of the real count' needs X above 0.")
         if self.judge_min_score is not None and self.judge_min_score < 0:
             errs.append("The minimum judge score cannot be negative.")
+        bad_caps = [code for code, cap in self.label_caps.items() if not isinstance(cap, int) or cap < 0]
+        if bad_caps:
+            errs.append(f"Per-label caps must be whole numbers of at least 0 (label(s) {', '.join(bad_caps)}).")
         if self.max_real_train is not None and self.max_real_train < 1:
             errs.append("The cap on real training rows must be at least 1.")
         return errs
@@ -146,6 +152,7 @@ class TrainingConfig:
         selection = DataSelection(**data)
         selection.run_ids = [int(r) for r in selection.run_ids]
         selection.facets = {k: list(v) for k, v in selection.facets.items()}
+        selection.label_caps = {str(k): int(v) for k, v in selection.label_caps.items()}
         config = cls(**values, data=selection)
         config.seeds = [int(s) for s in config.seeds]
         return config

@@ -238,6 +238,8 @@ def _caps(selection: DataSelection, real_counts: dict[str, int]) -> dict[str, fl
             cap = 0
         if selection.percent_of_real is not None:
             cap = min(cap, round(real * selection.percent_of_real / 100))
+        if code in selection.label_caps:
+            cap = min(cap, selection.label_caps[code])
         caps[code] = cap
     return caps
 
@@ -271,7 +273,7 @@ def build(db, project_id: int, selection: DataSelection) -> TrainingData:
         kept = [r for r in rows if r["id"] not in excluded and (judged is None or r["id"] in judged)]
         data.dropped_quality = len(rows) - len(kept)
         rows = kept
-    if selection.only_labels_below is not None or selection.percent_of_real is not None:
+    if selection.only_labels_below is not None or selection.percent_of_real is not None or selection.label_caps:
         # Capped: draw in a seeded random order so the kept subset is not just the oldest run.
         random.Random(selection.sample_seed).shuffle(rows)
     real_counts = {code: sum(code in ex.labels for ex in train) for code in codes}

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-from db.migrations import core, generation, quality, review, sharing, training
+from db.migrations import core, generation, quality, review, sharing, studies, training
 
 GROUPS: list[Migrations] = [
     core.core,
     generation.migrations,
     review.migrations,
     training.migrations,
+    studies.migrations,
     sharing.migrations,
     quality.migrations,
 ]

@@ -1,0 +1,169 @@
+"""The study planner: the grid it expands, what it says each cell needs, what it queues, and the summary
+of a finished grid (matrix, cost per F1 point, screening and diagnosis picks)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from core.studies import outcome, plan
+from core.studies.queue import queue_study
+from core.training.config import TrainingConfig
+from core.training.dataset import build
+from db import studies as study_q
+from tests.study_fixtures import RUN_COST_USD, finish_runs, study_project
+
+
+@pytest.fixture
+def project(db):
+    return study_project(db)
+
+
+def grid_plan(**kw) -> plan.StudyPlan:
+    values = {
+        "targets": [{"kind": "all"}, {"kind": "rarest", "k": 1}],
+        "amounts": [{"kind": "percent", "value": 50}, {"kind": "cap", "value": 4}],
+        "pools": ["all", "accepted"],
+        "seeds": [1, 2],
+        "training": {"epochs": 1.0},
+    }
+    return plan.StudyPlan(**(values | kw))
+
+
+def test_the_grid_is_targets_by_amounts_by_pools_with_per_label_caps(db, project):
+    counts = plan.real_counts(db, project["project_id"])
+    rarest = min(counts, key=lambda c: (counts[c], list(counts).index(c)))
+    cells = plan.cells(grid_plan(), counts)
+    assert len(cells) == 2 * 2 * 2
+    assert [c.name for c in cells[:2]] == [
+        "all labels · +50% · All synthetic",
+        "all labels · +50% · Clinician-accepted",
+    ]
+    assert cells[0].caps == {c: round(n * 0.5) for c, n in counts.items()}
+    assert cells[2].caps == dict.fromkeys(counts, 4)
+    targeted = cells[4]
+    assert targeted.targeted == (rarest,)
+    assert targeted.caps == {c: (round(counts[c] * 0.5) if c == rarest else 0) for c in counts}
+    chosen = plan.cells(grid_plan(targets=[{"kind": "chosen", "labels": ["Z", "X"]}]), counts)[0]
+    assert chosen.targeted == ("X", "Z") and chosen.caps["Y"] == 0
+
+
+def test_preview_shows_grid_size_needs_against_what_exists_and_the_time(db, project):
+    pid = project["project_id"]
+    counts = plan.real_counts(db, pid)
+    shown = plan.preview(db, pid, grid_plan(pools=["all"]), ["X", "Y", "Z"])
+    assert shown.size == 4 and shown.runs == (4 + 1) * 2 and not shown.problems
+    need = {(n["cell"], n["label"]): n for n in shown.needs}
+    y = need[("all labels · +50% · All synthetic", "Y")]
+    assert y["needed"] == round(counts["Y"] * 0.5) and y["available"] == 6  # 3 per run, two runs
+    assert y["short"] == max(0, y["needed"] - 6)
+    assert any("label Y needs" in w and "short" in w for w in shown.warnings) == (y["short"] > 0)
+    assert shown.seconds > 0 and "an assumed 30 samples/s" in shown.estimate_text
+    assert "4 cells + 1 shared baseline × 2 seeds = 10 training runs" in shown.estimate_text
+    # The judge pool needs a finished judge run: said before anything is queued.
+    blocked = plan.preview(db, pid, grid_plan(pools=["judge"]), ["X", "Y", "Z"])
+    assert any("Judge-accepted" in p and "judge run" in p for p in blocked.problems)
+    bad = plan.preview(db, pid, grid_plan(targets=[{"kind": "rarest", "k": 9}]), ["X", "Y", "Z"])
+    assert bad.problems == ["'The k rarest labels' needs k between 1 and 3 (got 9)."]
+
+
+def test_queue_stores_the_study_its_cells_and_the_shared_baseline(db, project):
+    pid = project["project_id"]
+    study_id = queue_study(db, pid, grid_plan(), "Targeted vs scaled")
+    study = study_q.get_study(db, study_id)
+    cells = study_q.cells(db, study_id)
+    assert study["name"] == "Targeted vs scaled" and study["plan"]["seeds"] == [1, 2] and len(cells) == 8
+    base = db.execute("SELECT kind, name FROM experiments WHERE id = ?", [study["baseline_experiment_id"]]).fetchone()
+    assert tuple(base) == ("baseline", "Targeted vs scaled · baseline")
+    assert db.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 9
+    assert db.execute("SELECT COUNT(*) FROM jobs WHERE kind = 'training' AND status = 'queued'").fetchone()[0] == 18
+    counts = plan.real_counts(db, pid)
+    for cell, expected in zip(cells, plan.cells(grid_plan(), counts), strict=True):
+        config = TrainingConfig.from_json(
+            db.execute("SELECT config_json FROM experiments WHERE id = ?", [cell["experiment_id"]]).fetchone()[0]
+        )
+        assert config.data.kind == "augmented" and config.data.label_caps == expected.caps
+        assert config.data.review_status == ("only_accepted" if expected.pool == "accepted" else "all")
+        assert cell["params"]["caps"] == expected.caps and cell["name"] == expected.name
+        # The training set each seed builds keeps every label within its cap.
+        comp = build(db, pid, config.data).composition()
+        assert all(comp[c]["synthetic"] <= expected.caps[c] for c in counts)
+    listed = study_q.list_studies(db, pid)[0]
+    assert (listed["cells"], listed["runs"], listed["runs_done"]) == (8, 18, 0)
+
+
+def test_a_plan_that_cannot_run_leaves_the_database_unchanged(db, project):
+    before = db.execute("SELECT COUNT(*) FROM experiments").fetchone()[0]
+    with pytest.raises(ValueError, match="judge run"):
+        queue_study(db, project["project_id"], grid_plan(pools=["all", "judge"]))
+    with pytest.raises(ValueError, match="Seeds must be different"):
+        queue_study(db, project["project_id"], grid_plan(seeds=[1, 1]))
+    assert db.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == before
+    assert db.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 0
+
+
+def test_label_caps_are_checked_and_round_trip():
+    config = TrainingConfig.from_dict({"data": {"kind": "augmented", "label_caps": {"X": 3, "Y": 0}}})
+    assert config.data.label_caps == {"X": 3, "Y": 0}
+    assert TrainingConfig.from_json(config.to_json()).data.label_caps == {"X": 3, "Y": 0}
+    bad = TrainingConfig.from_dict({"data": {"label_caps": {"X": -1}}})
+    assert "Per-label caps must be whole numbers of at least 0 (label(s) X)." in bad.errors()
+
+
+@pytest.fixture
+def finished(db, project):
+    pid = project["project_id"]
+    study_id = queue_study(db, pid, grid_plan(pools=["all"], seeds=[1, 2, 3]), "Grid")
+    study = study_q.get_study(db, study_id)
+    cells = study_q.cells(db, study_id)
+    # The scaled cells raise every label (recall up, precision down); the targeted ones change little.
+    shift = {c["experiment_id"]: dict.fromkeys("XYZ", 1.5) for c in cells if c["params"]["target"]["kind"] == "all"}
+    finish_runs(db, [study["baseline_experiment_id"]] + [c["experiment_id"] for c in cells[:3]], shift)
+    return study_id, cells
+
+
+def test_outcome_matrix_costs_and_operating_points(db, finished):
+    study_id, cells = finished
+    result = outcome.summarise(db, study_id, n_boot=200)
+    assert result.waiting == [cells[3]["name"]]  # no finished run yet
+    assert list(result.matrix["cell"]) == [c["name"] for c in cells[:3]]
+    d = result.results.deltas
+    first = d[(d["experiment_id"] == cells[0]["experiment_id"]) & (d["label"] == "_macro") & (d["metric"] == "f1")]
+    row = first.iloc[0]
+    expected = f"{row['delta_pp']:+.1f} [{row['low_pp']:+.1f}, {row['high_pp']:+.1f}]{' *' if row['flagged'] else ''}"
+    assert result.matrix.iloc[0]["Δ macro-F1 (pp)"] == expected
+    assert set(result.per_label.columns) == {c["name"] for c in cells[:3]} and list(result.per_label.index) == list(
+        "XYZ"
+    )
+
+    costs = result.costs.set_index("cell")
+    pool = 2 * 15  # synthetic observations in the two generation runs
+    for cell in cells[:3]:
+        used = json.loads(
+            db.execute(
+                "SELECT composition_json FROM training_runs WHERE experiment_id = ?", [cell["experiment_id"]]
+            ).fetchone()[0]
+        )["_examples"]["synthetic"]
+        c = costs.loc[cell["name"]]
+        assert c["generation_cost_usd"] == pytest.approx(2 * RUN_COST_USD * used / pool)
+        if c["delta_macro_f1_pp"] > 0:
+            assert c["usd_per_f1_point"] == pytest.approx(c["generation_cost_usd"] / c["delta_macro_f1_pp"])
+        else:
+            assert c["verdict"] == "no gain" and pd.isna(c["usd_per_f1_point"])
+
+    picks = outcome.operating_points(result, max_loss_pp=100.0)
+    macro = d[d["label"] == "_macro"].pivot_table(index="experiment_id", columns="metric", values="delta_pp")
+    assert picks["screening"]["experiment_id"] == macro["recall"].idxmax()
+    assert picks["diagnosis"]["experiment_id"] == macro["precision"].idxmax()
+    thresholds = picks["screening"]["thresholds"]
+    stored = json.loads(
+        db.execute(
+            "SELECT thresholds_json FROM training_runs WHERE experiment_id = ? AND seed = 1",
+            [picks["screening"]["experiment_id"]],
+        ).fetchone()[0]
+    )
+    assert thresholds.loc[1].to_dict() == pytest.approx(stored)
+    strict = outcome.operating_points(result, max_loss_pp=-1000.0)
+    assert strict == {"screening": None, "diagnosis": None}
