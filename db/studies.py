@@ -80,3 +80,14 @@ def generation_cost(db, run_ids: list[int] | None, project_id: int) -> list[dict
         sql += f" AND o.run_id IN ({', '.join('?' * len(run_ids))})"
         params += list(run_ids)
     return list(db.query(sql + " GROUP BY o.run_id ORDER BY o.run_id", params))
+
+
+def experiment_runs(db, experiment_id: int) -> list[dict]:
+    """An experiment's runs with what facet sensitivity needs: status, saved model, labels, thresholds."""
+    return list(
+        db.query(
+            "SELECT id, seed, status, model_dir, config_json, labels_json, thresholds_json FROM training_runs"
+            " WHERE experiment_id = ? ORDER BY seed, id",
+            [experiment_id],
+        )
+    )
