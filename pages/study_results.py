@@ -1,0 +1,54 @@
+"""Study results: a queued grid as a matrix of deltas with intervals and corrected flags, and what to pick."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.results import caveats, comparison, tables
+from core.studies import outcome
+from db import studies as study_q
+from ui.common import current_project, db, ensure_shell, plain
+from ui.study_results import costs, facet_sensitivity, matrix, operating_points, per_label
+
+ensure_shell()
+
+project = current_project()
+database = db()
+st.title(f"Study results · {project.name}")
+studies = study_q.list_studies(database, project.id)
+if not studies:
+    st.info("No study in this project yet: plan and queue one on the Study planner page.")
+    st.stop()
+
+by_id = {s["id"]: s for s in studies}
+left, mid, right = st.columns([3, 2, 2])
+study_id = left.selectbox(
+    "Study",
+    list(by_id),
+    format_func=lambda i: f"{by_id[i]['name']} ({by_id[i]['runs_done']}/{by_id[i]['runs']} runs done)",
+)
+interval = mid.radio("Interval", list(tables.INTERVALS), format_func=tables.INTERVALS.get)
+correction = right.radio(
+    "Correction for multiple comparisons", list(caveats.CORRECTION_NAMES), format_func=caveats.CORRECTION_NAMES.get
+)
+kind = st.radio(
+    "Decision threshold", list(comparison.THRESHOLD_KINDS), index=1, format_func=comparison.THRESHOLD_KINDS.get,
+    horizontal=True,
+)  # fmt: skip
+try:
+    result = outcome.summarise(database, study_id, kind, interval, correction)
+except comparison.ComparisonError as exc:
+    st.info(plain(f"{exc} Results appear here as the study's runs finish."))
+    st.stop()
+if result.waiting:
+    st.warning(plain(f"{len(result.waiting)} cell(s) have no finished run yet: {', '.join(result.waiting)}."))
+for note in result.results.comparison.notes + caveats.notes(result.results.comparison):
+    st.warning(plain(note))
+if result.matrix.empty:
+    st.info("No cell has a finished run yet.")
+    st.stop()
+matrix(result)
+per_label(result)
+costs(result)
+operating_points(result)
+facet_sensitivity(database, project, result)

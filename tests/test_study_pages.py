@@ -1,0 +1,55 @@
+"""The Study planner and Study results pages, run by Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from db import studies as study_q
+from tests.study_fixtures import finish_runs, study_project
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+
+
+def page(name: str, project_id: int) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    return at.run()
+
+
+def test_planner_shows_the_grid_and_queues_it_and_results_show_the_matrix(db):
+    ids = study_project(db)
+    at = page("study_planner.py", ids["project_id"])
+    assert not at.exception, at.exception
+    assert at.metric[0].value == "2 cells"  # (all labels, the 3 rarest) × +100% × all synthetic
+    next(m for m in at.multiselect if m.label.startswith("Share of each")).set_value([50, 100]).run()
+    assert at.metric[0].value == "4 cells" and at.metric[1].value == str((4 + 1) * 3)
+    assert "an assumed 30 samples/s" in at.info[0].value
+    # Only 6 synthetic Y examples exist: +100% of Y's real count is more than that.
+    assert any("label Y needs" in w.value for w in at.warning)
+    # Bad input is named: a seed that is not a number.
+    next(t for t in at.text_input if t.label == "Seeds").set_value("13, x").run()
+    assert "'x' is not one" in at.error[0].value
+    next(t for t in at.text_input if t.label == "Seeds").set_value("1, 2").run()
+    next(t for t in at.text_input if t.label == "Study name").set_value("Pages").run()
+    assert not at.error
+    at.button[0].click().run()
+    assert "Study 1 queued" in at.success[0].value
+    study = study_q.get_study(db, 1)
+    cells = study_q.cells(db, 1)
+
+    results = page("study_results.py", ids["project_id"])
+    assert "Results appear here as the study's runs finish" in results.info[0].value
+    finish_runs(db, [study["baseline_experiment_id"]] + [c["experiment_id"] for c in cells])
+    results = page("study_results.py", ids["project_id"])
+    assert not results.exception, results.exception
+    grid = results.dataframe[0].value
+    assert list(grid["cell"]) == [c["name"] for c in cells]
+    assert "Δ macro-F1 (pp)" in grid.columns
+    captions = " ".join(c.value for c in results.caption)
+    assert "hierarchical bootstrap" in captions and "comparisons" in captions
+    assert [s.value for s in results.subheader][:4] == [
+        "The grid", "Per-label effects: Δ F1 (pp)", "Cost per macro-F1 point", "Operating points",
+    ]  # fmt: skip
+    assert "Facet sensitivity" in [s.value for s in results.subheader]
