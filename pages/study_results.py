@@ -42,8 +42,14 @@ except comparison.ComparisonError as exc:
     st.stop()
 if result.waiting:
     st.warning(plain(f"{len(result.waiting)} cell(s) have no finished run yet: {', '.join(result.waiting)}."))
-for note in result.results.comparison.notes + caveats.notes(result.results.comparison):
-    st.warning(plain(note))
+notes = result.results.comparison.notes + caveats.notes(result.results.comparison)
+if len(notes) > 2:  # one line per cell would push the grid off the screen
+    with st.expander(f"{len(notes)} notes on these runs", icon=":material/warning:"):
+        for note in notes:
+            st.warning(plain(note))
+else:
+    for note in notes:
+        st.warning(plain(note))
 if result.matrix.empty:
     st.info("No cell has a finished run yet.")
     st.stop()

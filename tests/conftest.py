@@ -63,7 +63,7 @@ def start_streamlit(
 
     With `own_group`, the server starts its own process group, so one signal reaches the worker too."""
     port = free_port()
-    env = dict(os.environ, STUDIO_DB=str(db_file), STUDIO_WORKER="on", **(extra_env or {}))
+    env = {**os.environ, "STUDIO_DB": str(db_file), "STUDIO_WORKER": "on", **(extra_env or {})}  # extra_env wins
     proc = subprocess.Popen(
         [
             sys.executable,

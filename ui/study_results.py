@@ -37,6 +37,7 @@ def costs(result) -> None:
             "generation_cost_usd": number("generation cost (USD)", format="$%.4f"),
             "delta_macro_f1_pp": number("Δ macro-F1 (pp)", format="%+.2f"),
             "usd_per_f1_point": number("USD per point", format="$%.4f"),
+            "unpriced_calls": number("calls without a price", format="%d"),
         },
     )
     st.caption(
