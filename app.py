@@ -24,7 +24,7 @@ PAGES = {
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
         st.Page("pages/study_planner.py", title="Study planner", icon=":material/grid_on:"),
-        st.Page("pages/study_results.py", title="Study results", icon=":material/grid_view:"),
+        st.Page("pages/study_outcome.py", title="Study outcome", icon=":material/grid_view:"),
     ],
     "Settings": [
         st.Page("pages/projects.py", title="Projects", icon=":material/folder_managed:"),

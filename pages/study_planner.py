@@ -45,8 +45,8 @@ if plan is not None:
             except ValueError as exc:
                 st.error(plain(str(exc)))
             else:
-                st.success(f"Study {study_id} queued: {shown.runs} training runs. Follow it on Study results.")
-                st.page_link("pages/study_results.py", label="Open the study results", icon=":material/grid_view:")
+                st.success(f"Study {study_id} queued: {shown.runs} training runs. Follow it on Study outcome.")
+                st.page_link("pages/study_outcome.py", label="Open the study outcome", icon=":material/grid_view:")
 
 studies = study_q.list_studies(database, project.id)
 if studies:

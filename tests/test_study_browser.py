@@ -73,8 +73,8 @@ def test_plan_queue_and_read_a_study(planner_server, browser_page):
     finish_runs(db, [study["baseline_experiment_id"]] + [c["experiment_id"] for c in cells], {})
     db.conn.close()
 
-    page.get_by_role("link", name="Open the study results").click()
-    page.get_by_role("heading", name="Study results · Study").wait_for()
+    page.get_by_role("link", name="Open the study outcome").click()
+    page.get_by_role("heading", name="Study outcome · Study").wait_for()
     wait_idle(page)
     for heading in ("The grid", "Per-label effects: Δ F1 (pp)", "Cost per macro-F1 point", "Operating points"):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()

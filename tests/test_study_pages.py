@@ -1,4 +1,4 @@
-"""The Study planner and Study results pages, run by Streamlit's AppTest."""
+"""The Study planner and Study outcome pages, run by Streamlit's AppTest."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ def test_planner_shows_the_grid_and_queues_it_and_results_show_the_matrix(db):
     study = study_q.get_study(db, 1)
     cells = study_q.cells(db, 1)
 
-    results = page("study_results.py", ids["project_id"])
+    results = page("study_outcome.py", ids["project_id"])
     assert "Results appear here as the study's runs finish" in results.info[0].value
     finish_runs(db, [study["baseline_experiment_id"]] + [c["experiment_id"] for c in cells])
-    results = page("study_results.py", ids["project_id"])
+    results = page("study_outcome.py", ids["project_id"])
     assert not results.exception, results.exception
     grid = results.dataframe[0].value
     assert list(grid["cell"]) == [c["name"] for c in cells]
@@ -53,3 +53,8 @@ def test_planner_shows_the_grid_and_queues_it_and_results_show_the_matrix(db):
         "The grid", "Per-label effects: Δ F1 (pp)", "Cost per macro-F1 point", "Operating points",
     ]  # fmt: skip
     assert "Facet sensitivity" in [s.value for s in results.subheader]
+    # Runs written without a model folder: the swap says why it cannot predict, instead of failing.
+    next(b for b in results.button if b.label == "Swap and predict").click().run()
+    assert not results.exception
+    assert any("has no saved model to predict with" in w.value for w in results.warning)
+    assert "No run of these experiments has a saved model" in results.info[0].value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,10 @@ def flip_rates(db, project_id: int, facet: str, experiment_ids: dict[int, str], 
         for run in study_q.experiment_runs(db, exp_id):
             if len(rates) >= max_runs:
                 break
-            if run["status"] != "done" or not run["model_dir"]:
+            if run["status"] != "done":
+                continue
+            if not run["model_dir"] or not Path(run["model_dir"]).is_dir():
+                missing.append(f"Run {run['id']} (seed {run['seed']}) has no saved model to predict with.")
                 continue
             try:
                 config = json.loads(run["config_json"])

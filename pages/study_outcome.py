@@ -1,4 +1,4 @@
-"""Study results: a queued grid as a matrix of deltas with intervals and corrected flags, and what to pick."""
+"""Study outcome: a queued grid as a matrix of deltas with intervals and corrected flags, and what to pick."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from core.results import caveats, comparison, tables
 from core.studies import outcome
 from db import studies as study_q
 from ui.common import current_project, db, ensure_shell, plain
-from ui.study_results import costs, facet_sensitivity, matrix, operating_points, per_label
+from ui.study_outcome import costs, facet_sensitivity, matrix, operating_points, per_label
 
 ensure_shell()
 
 project = current_project()
 database = db()
-st.title(f"Study results · {project.name}")
+st.title(f"Study outcome · {project.name}")
 studies = study_q.list_studies(database, project.id)
 if not studies:
     st.info("No study in this project yet: plan and queue one on the Study planner page.")

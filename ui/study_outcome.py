@@ -90,6 +90,9 @@ def facet_sensitivity(database, project, result) -> None:
         for note in found.missing:
             st.warning(plain(note))
         st.write(f"{found.swapped:,} of {found.tested:,} test texts contain a word to swap.")
+        if not any(found.runs.values()):
+            st.info("No run of these experiments has a saved model, so nothing could be predicted.")
+            return
         st.dataframe(
             pd.DataFrame(found.flips), hide_index=True, width="stretch",
             column_config={c: st.column_config.NumberColumn(c, format="percent") for c in ("baseline", "augmented")},
