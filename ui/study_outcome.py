@@ -59,12 +59,14 @@ def operating_points(result) -> None:
             if pick is None:
                 st.info(f"No cell loses at most {x:g} pp of {keep}.")
                 continue
-            st.success(
-                plain(
-                    f"{pick['cell']}: {best} {pick[f'{best}_gain_pp']:+.1f} pp, {keep} {pick[f'{keep}_change_pp']:+.1f} pp "
-                    f"(precision {pick['precision']:.3f}, recall {pick['recall']:.3f})."
-                )
+            text = plain(
+                f"{pick['cell']}: {best} {pick[f'{best}_gain_pp']:+.1f} pp, {keep} {pick[f'{keep}_change_pp']:+.1f} pp "
+                f"(precision {pick['precision']:.3f}, recall {pick['recall']:.3f})."
             )
+            if pick[f"{best}_gain_pp"] > 0:
+                st.success(text)
+            else:
+                st.info(f"No cell raises {best} within that loss; the least harmful is {text}")
             st.caption("Per-label thresholds of its runs (tuned on validation), by seed:")
             st.dataframe(pick["thresholds"].round(3), width="stretch")
 
