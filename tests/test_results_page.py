@@ -138,3 +138,13 @@ def test_notes_are_shown_as_plain_text(db):
     warnings = [w.value for w in at.warning]
     # Markdown and HTML characters of the name are escaped, so the name shows literally.
     assert "\\*\\*bold\\*\\* \\<b\\>x\\</b\\>: no finished run with test predictions yet; not shown." in warnings
+
+
+def test_one_seed_per_experiment_says_seed_spread_cannot_be_measured(db):
+    ids = build_study(db, n_test=200, seeds=(1,), augmented=1)
+    at = open_tab(page(ids["project_id"]), "Change vs baseline")
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "Seed spread cannot be measured for an experiment with one seed" in captions
+    assert "seed spread cannot be measured: the interval covers test items only" in captions
+    assert any("seed spread cannot be measured" in w.value for w in at.warning)
