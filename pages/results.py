@@ -71,7 +71,7 @@ def deltas_tab(results, key) -> None:
         else ""
     )
     st.caption(
-        "Coloured: flagged after the correction below (green up, red down); * marks the same in exports."
+        "Coloured: flagged after the correction chosen above (green up, red down); * marks the same in exports."
         + caveat
         + " "
         + caveats.flags_text(results)

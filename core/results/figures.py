@@ -159,7 +159,7 @@ def delta_figure(results: Results) -> go.Figure:
     subtitle = (
         f"Augmented − {plain(cmp.experiment(cmp.baseline_id).name)}, in percentage points. Filled: flagged after "
         f"{CORRECTION_NAMES[results.correction]} correction.<br>Whiskers: {INTERVAL_NAMES[results.interval]} 95% "
-        f"interval ({results.n_boot} resamples); small dots: each augmented seed − the baseline's seed mean."
+        f"interval ({results.n_boot} resamples).<br>Small dots: each augmented seed − the baseline's seed mean."
     )
     height = int(300 + 48 * len(cols) * max(1, len(cmp.augmented)) ** 0.5)
     return apply_style(fig, "What the synthetic data changed", height, subtitle)
