@@ -59,7 +59,13 @@ def test_preview_shows_grid_size_needs_against_what_exists_and_the_time(db, proj
     y = need[("all labels · +50% · All synthetic", "Y")]
     assert y["needed"] == round(counts["Y"] * 0.5) and y["available"] == 6  # 3 per run, two runs
     assert y["short"] == max(0, y["needed"] - 6)
-    assert any("label Y needs" in w and "short" in w for w in shown.warnings) == (y["short"] > 0)
+    assert y["short"] > 0
+    largest = max(n["needed"] for n in shown.needs if n["label"] == "Y")
+    short = sum(1 for n in shown.needs if n["label"] == "Y" and n["short"])
+    assert f"Label Y: all synthetic holds 6 synthetic examples; {short} cells need more, up to {largest:,}" in " ".join(
+        shown.warnings
+    )
+    assert sum("Label Y" in w for w in shown.warnings) == 1  # one warning per label and pool, not per cell
     assert shown.seconds > 0 and "an assumed 30 samples/s" in shown.estimate_text
     assert "4 cells + 1 shared baseline × 2 seeds = 10 training runs" in shown.estimate_text
     # The judge pool needs a finished judge run: said before anything is queued.

@@ -60,7 +60,7 @@ def test_plan_queue_and_read_a_study(planner_server, browser_page):
     metrics = page.get_by_test_id("stMetricValue")
     expect(metrics.first).to_have_text("4 cells")  # (all labels, 3 rarest) × (+100%, ≤4) × all synthetic
     expect(metrics.nth(1)).to_have_text("10")
-    expect(page.get_by_text("label Y needs").first).to_be_visible()
+    expect(page.get_by_text("Label Y: all synthetic holds 6 synthetic examples").first).to_be_visible()
     shot(page, "planner")
     page.get_by_role("button", name="Queue 4 cells + baseline").click()
     expect(page.get_by_text("Study 1 queued: 10 training runs")).to_be_visible(timeout=30_000)

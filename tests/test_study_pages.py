@@ -27,7 +27,7 @@ def test_planner_shows_the_grid_and_queues_it_and_results_show_the_matrix(db):
     assert at.metric[0].value == "4 cells" and at.metric[1].value == str((4 + 1) * 3)
     assert "an assumed 30 samples/s" in at.info[0].value
     # Only 6 synthetic Y examples exist: +100% of Y's real count is more than that.
-    assert any("label Y needs" in w.value for w in at.warning)
+    assert any(w.value.startswith("Label Y: all synthetic holds 6 synthetic examples") for w in at.warning)
     # Bad input is named: a seed that is not a number.
     next(t for t in at.text_input if t.label == "Seeds").set_value("13, x").run()
     assert "'x' is not one" in at.error[0].value

@@ -168,6 +168,11 @@ def available(db, project_id: int, plan: StudyPlan, pool: str) -> dict[str, int]
     return {code: c["synthetic"] for code, c in comp.composition().items() if code != "_examples"}
 
 
+def short_cells(needs: list[dict], code: str, pool: str) -> str:
+    n = sum(1 for r in needs if r["label"] == code and r["pool"] == pool and r["short"] > 0)
+    return f"{n} cell{'s' if n != 1 else ''}"
+
+
 @dataclass
 class Preview:
     cells: list[Cell]
@@ -190,12 +195,11 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
         return Preview([], [], [], 0.0, 0, "", problems)
     counts = real_counts(db, project_id)
     grid = cells(plan, counts)
-    problems = [p for p in (pool_problem(db, project_id, pool) for pool in plan.pools) if p]
-    pools = {
-        pool: available(db, project_id, plan, pool) for pool in plan.pools if pool_problem(db, project_id, pool) is None
-    }
-    needs, warnings, seconds = [], [], 0.0
-    real_rows = sum(1 for _ in range(0))  # placeholder replaced below
+    blocked = {pool: pool_problem(db, project_id, pool) for pool in plan.pools}
+    problems = [p for p in blocked.values() if p]
+    pools = {pool: available(db, project_id, plan, pool) for pool in plan.pools if blocked[pool] is None}
+    needs, seconds = [], 0.0
+    shortages: dict[tuple[str, str], tuple[int, int, str]] = {}  # (pool, label) -> the largest need
     real_rows = build(db, project_id, DataSelection()).summary()["train_real"]
     base = training_time(db, config(plan, None), real_rows)
     seconds += base.seconds
@@ -208,6 +212,7 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
             needs.append(
                 {
                     "cell": cell.name,
+                    "pool": cell.pool,
                     "label": code,
                     "real": counts[code],
                     "needed": need,
@@ -216,11 +221,16 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
                 }  # fmt: skip
             )
             if need > exists and cell.pool in pools:
-                warnings.append(
-                    f"{cell.name}: label {code} needs {need:,} synthetic examples but the pool has {exists:,} "
-                    f"({need - exists:,} short)."
-                )
+                worst = shortages.get((cell.pool, code))
+                if worst is None or need > worst[0]:
+                    shortages[(cell.pool, code)] = (need, exists, cell.name)
         seconds += training_time(db, config(plan, cell), real_rows + added).seconds
+    # One warning per label and pool, naming the cell that needs the most, so a big grid stays readable.
+    warnings = [
+        f"Label {code}: {POOLS[pool][0].lower()} holds {exists:,} synthetic examples; {short_cells(needs, code, pool)} "
+        f"need more, up to {need:,} ({cell})."
+        for (pool, code), (need, exists, cell) in shortages.items()
+    ]
     runs = (len(grid) + 1) * len(plan.seeds)
     basis = (
         f"measured {base.samples_per_s:,.0f} samples/s ({base.measured_runs} earlier run(s) of this model here)"
