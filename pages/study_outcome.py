@@ -6,11 +6,20 @@ import streamlit as st
 
 from core.results import caveats, comparison, tables
 from core.studies import outcome
+from db import db_path
+from db import results as stored
 from db import studies as study_q
 from ui.common import current_project, db, ensure_shell, plain
 from ui.study_outcome import costs, facet_sensitivity, matrix, operating_points, per_label
 
 ensure_shell()
+
+
+@st.cache_data(max_entries=8, show_spinner="Summarising the study…")
+def summarised(db_file: str, fingerprint: tuple, study_id: int, kind: str, interval: str, correction: str):
+    # fingerprint (finished runs and their finish times) is part of the cache key on purpose.
+    return outcome.summarise(db(), study_id, kind, interval, correction)
+
 
 project = current_project()
 database = db()
@@ -35,8 +44,12 @@ kind = st.radio(
     "Decision threshold", list(comparison.THRESHOLD_KINDS), index=1, format_func=comparison.THRESHOLD_KINDS.get,
     horizontal=True,
 )  # fmt: skip
+experiment_ids = [by_id[study_id]["baseline_experiment_id"]] + [
+    c["experiment_id"] for c in study_q.cells(database, study_id)
+]
+fingerprint = stored.runs_fingerprint(database, [e for e in experiment_ids if e is not None])
 try:
-    result = outcome.summarise(database, study_id, kind, interval, correction)
+    result = summarised(str(db_path().resolve()), fingerprint, study_id, kind, interval, correction)
 except comparison.ComparisonError as exc:
     st.info(plain(f"{exc} Results appear here as the study's runs finish."))
     st.stop()
