@@ -26,7 +26,8 @@ def tiny_bert(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = SPECIAL + sorted({w for ws in WORDS.values() for w in ws} | set(FILLER) | {"synthetic", "extra"})
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # The vocabulary is passed as a mapping: transformers 5 ignores `vocab_file` here and would map every word to [UNK].
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
