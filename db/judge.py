@@ -54,9 +54,26 @@ def set_run_job(db, judge_run_id: int, job_id: int) -> None:
     db.execute("UPDATE judge_runs SET job_id = ? WHERE id = ?", [job_id, judge_run_id])
 
 
-def set_run_status(db, judge_run_id: int, status: str) -> None:
+def set_run_status(db, judge_run_id: int, status: str, stop_reason: str | None = None) -> None:
     finished = now_utc() if status in ("done", "failed", "cancelled") else None
-    db.execute("UPDATE judge_runs SET status = ?, finished_utc = ? WHERE id = ?", [status, finished, judge_run_id])
+    db.execute(
+        "UPDATE judge_runs SET status = ?, finished_utc = ?, stop_reason = ? WHERE id = ?",
+        [status, finished, stop_reason, judge_run_id],
+    )
+
+
+def close_interrupted(db) -> list[int]:
+    """Judge runs still queued or running whose job has ended failed or cancelled (killed, crashed, cancelled
+    before it started): marked so, with the job's reason. Returns their ids."""
+    rows = db.execute(
+        """
+        SELECT r.id, j.status, COALESCE(j.error, j.message) FROM judge_runs r JOIN jobs j ON j.id = r.job_id
+        WHERE r.status IN ('queued', 'running') AND j.status IN ('failed', 'cancelled')
+        """
+    ).fetchall()
+    for run_id, job_status, reason in rows:
+        set_run_status(db, run_id, job_status, f"Interrupted: {reason or 'the job ended'}")
+    return [r[0] for r in rows]
 
 
 def _run_row(row: dict) -> dict:
@@ -99,11 +116,13 @@ def to_judge(db, judge_run_id: int) -> list[dict]:
     """Synthetic observations of the judge run's generation runs not judged by it yet (a resumed run skips the rest)."""
     run = get_run(db, judge_run_id)
     sql = (
-        "SELECT o.id, o.text, o.labels_json, o.facets_json FROM observations o"
+        "SELECT o.id, o.text, o.labels_json, o.facets_json,"
+        " 1 + (SELECT COUNT(*) FROM judgement_attempts a WHERE a.judge_run_id = ? AND a.observation_id = o.id)"
+        " AS attempt FROM observations o"
         " WHERE o.project_id = ? AND o.source = 'synthetic'"
         " AND NOT EXISTS (SELECT 1 FROM judgements g WHERE g.judge_run_id = ? AND g.observation_id = o.id)"
     )
-    params: list = [run["project_id"], judge_run_id]
+    params: list = [judge_run_id, run["project_id"], judge_run_id]
     if run["run_ids"]:
         sql += f" AND o.run_id IN ({','.join('?' * len(run['run_ids']))})"
         params += run["run_ids"]
@@ -129,6 +148,9 @@ def insert_judgements(db, rows: list[dict]) -> None:
         "tokens_in",
         "tokens_out",
         "latency_ms",
+        "cost_usd",
+        "attempt",
+        "batch_custom_id",
         "created_utc",
     )
     with immediate(db):
@@ -156,3 +178,61 @@ def counts(db, judge_run_id: int) -> dict:
         [judge_run_id],
     ).fetchone()
     return {"judged": row[0] or 0, "ok": row[1] or 0, "errors": row[2] or 0}
+
+
+def spent_usd(db, judge_run_id: int) -> float:
+    """What the run's judgements cost so far, failed attempts a retry replaced included."""
+    row = db.execute(
+        "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM judgements WHERE judge_run_id = ?)"
+        " + (SELECT COALESCE(SUM(cost_usd), 0) FROM judgement_attempts WHERE judge_run_id = ?)",
+        [judge_run_id, judge_run_id],
+    ).fetchone()
+    return float(row[0] or 0.0)
+
+
+_ATTEMPT_COLUMNS = (
+    "judge_run_id, observation_id, attempt, model, template_version_id, messages_json, raw_response, content,"
+    " status, error, tokens_in, tokens_out, cost_usd, latency_ms, batch_custom_id, created_utc"
+)
+
+
+def move_failed_to_history(db, judge_run_id: int) -> int:
+    """Failed judgements of the run (refusals, unreadable answers, network errors) moved into the history, so
+    their observations are judged again; ok judgements stay. Returns how many."""
+    with immediate(db):
+        db.execute(
+            f"INSERT INTO judgement_attempts (judgement_id, {_ATTEMPT_COLUMNS}, replaced_utc)"
+            f" SELECT id, {_ATTEMPT_COLUMNS}, ? FROM judgements WHERE judge_run_id = ? AND status = 'error'",
+            [now_utc(), judge_run_id],
+        )
+        return db.execute("DELETE FROM judgements WHERE judge_run_id = ? AND status = 'error'", [judge_run_id]).rowcount
+
+
+def attempts(db, judge_run_id: int) -> list[dict]:
+    """Every failed attempt a retry replaced, oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM judgement_attempts WHERE judge_run_id = ? ORDER BY observation_id, attempt", [judge_run_id]
+        )
+    )
+
+
+def judgement_of(db, judge_run_id: int, observation_id: int) -> dict | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM judgements WHERE judge_run_id = ? AND observation_id = ?", [judge_run_id, observation_id]
+        )
+    )
+    return rows[0] if rows else None
+
+
+def usable_unsampled(db, judge_run_id: int) -> list[int]:
+    """Observations the run judged with a usable answer that are in no review sample yet, by id."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT observation_id FROM judgements WHERE judge_run_id = ? AND status = 'ok'"
+            " AND observation_id NOT IN (SELECT observation_id FROM sample_items) ORDER BY observation_id",
+            [judge_run_id],
+        )
+    ]

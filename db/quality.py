@@ -55,11 +55,28 @@ def set_report_job(db, report_id: int, job_id: int) -> None:
     db.execute("UPDATE quality_reports SET job_id = ? WHERE id = ?", [job_id, report_id])
 
 
-def set_report_status(db, report_id: int, status: str) -> None:
+def set_report_status(db, report_id: int, status: str, stop_reason: str | None = None) -> None:
     if status not in REPORT_STATUSES:
         raise ValueError(f"Unknown report status {status!r}.")
     finished = now_utc() if status in ("done", "failed", "cancelled") else None
-    db.execute("UPDATE quality_reports SET status = ?, finished_utc = ? WHERE id = ?", [status, finished, report_id])
+    db.execute(
+        "UPDATE quality_reports SET status = ?, finished_utc = ?, stop_reason = ? WHERE id = ?",
+        [status, finished, stop_reason, report_id],
+    )
+
+
+def close_interrupted(db) -> list[int]:
+    """Reports still queued or running whose job has ended failed or cancelled (the process was killed, the
+    job cancelled before it started): marked so, with the job's reason. Returns their ids."""
+    rows = db.execute(
+        """
+        SELECT r.id, j.status, COALESCE(j.error, j.message) FROM quality_reports r JOIN jobs j ON j.id = r.job_id
+        WHERE r.status IN ('queued', 'running') AND j.status IN ('failed', 'cancelled')
+        """
+    ).fetchall()
+    for report_id, job_status, reason in rows:
+        set_report_status(db, report_id, job_status, f"Interrupted: {reason or 'the job ended'}")
+    return [r[0] for r in rows]
 
 
 def _report_row(row: dict | None) -> dict | None:
@@ -246,3 +263,35 @@ def sample_kinds(db, project_id: int) -> dict[int, str]:
             [project_id],
         )
     }
+
+
+def item_sample_kind(db, item_id: int) -> dict | None:
+    """The kind of sample a review item belongs to (None for a random sample), with its observation."""
+    rows = list(
+        db.query(
+            "SELECT i.observation_id, i.is_real, s.project_id, k.kind, k.ranking_json FROM sample_items i"
+            " JOIN review_samples s ON s.id = i.sample_id JOIN sample_kinds k ON k.sample_id = i.sample_id"
+            " WHERE i.id = ?",
+            [item_id],
+        )
+    )
+    if not rows:
+        return None
+    return rows[0] | {"ranking": json.loads(rows[0]["ranking_json"])}
+
+
+# --- per-project settings -------------------------------------------------------------------------------
+
+
+def preannotation_allowed(db, project_id: int) -> bool:
+    row = db.execute("SELECT preannotation FROM quality_settings WHERE project_id = ?", [project_id]).fetchone()
+    return bool(row and row[0])
+
+
+def set_preannotation(db, project_id: int, allowed: bool) -> None:
+    db.execute(
+        "INSERT INTO quality_settings (project_id, preannotation, updated_utc) VALUES (?, ?, ?)"
+        " ON CONFLICT (project_id) DO UPDATE SET preannotation = excluded.preannotation,"
+        " updated_utc = excluded.updated_utc",
+        [project_id, int(bool(allowed)), now_utc()],
+    )

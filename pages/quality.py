@@ -55,11 +55,12 @@ def progress_box(project_id: int, shown_report_id: int | None) -> None:
         if report["id"] != shown_report_id:
             st.rerun(scope="app")  # a check just finished: show it
         return
-    if job and job["status"] in ("queued", "running"):
+    if report["status"] in ("failed", "cancelled"):
+        reason = report["stop_reason"] or (job and job["error"]) or report["status"]
+        st.warning(f"Quality check {report['id']} did not finish. {plain(reason)}. Run a new check above.")
+    elif job and job["status"] in ("queued", "running"):
         fraction = job["progress_done"] / job["progress_total"] if job["progress_total"] else 0.0
         st.progress(min(fraction, 1.0), text=f"Quality check {report['id']}: {job['message'] or 'queued'}")
-    elif job and job["error"]:
-        st.error(f"Quality check {report['id']} failed: {plain(job['error'])}")
 
 
 progress_box(project.id, state["done"]["id"] if state["done"] else None)

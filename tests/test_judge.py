@@ -12,7 +12,8 @@ from sklearn.metrics import cohen_kappa_score
 from core import stats
 from core.generation import connections as conns
 from core.quality import calibration
-from core.quality.judge import JudgeSettings, judge_all, run, start_judge_run
+from core.quality.judge import JudgeSettings, judge_all, start_judge_run
+from core.quality.judge_job import run
 from core.quality.judge_prompt import JudgementError, ensure_judge_template, parse_judgement
 from db import jobs as jobq
 from db import judge as judge_q

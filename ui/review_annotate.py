@@ -9,12 +9,13 @@ import html
 
 import streamlit as st
 
+from core.quality import preannotated
 from core.review import queue as rq
 from db.projects import Project
 from db.review import answers as answer_q
 from ui import review_keys
 from ui.access import guard_fragment, when_allowed
-from ui.common import db
+from ui.common import db, plain
 
 NAV_KEYS = {"j", "k", "s", "n", "g", "r"}
 
@@ -196,6 +197,11 @@ def annotate(project: Project, sample_id: int, reviewer_id: int, letters: list[s
         st.markdown("**Intended label(s)**")
         for label in item.labels:
             st.markdown(f"**{label.code} · {label.name}**  \n{label.description}")
+        # Only a pre-annotated sample shows the judge; a random one never does (no anchoring).
+        if hint := preannotated.suggestion(conn, item.item_id):
+            with st.container(key="rv_suggestion", border=True):
+                st.markdown("**Pre-annotated sample** · a suggestion from the LLM judge, not an answer")
+                st.info(plain(preannotated.in_words(hint)), icon=":material/smart_toy:")
         with st.container(horizontal=True):
             st.button("← Previous", key="rv_prev", on_click=_go, args=(pos_key, pos - 1, total), disabled=pos == 0)
             st.button("Skip", key="rv_skip", on_click=_skip, args=(project, item.item_id, reviewer_id, pos_key, total))

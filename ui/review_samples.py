@@ -16,11 +16,15 @@ from db.review import answers as answer_q
 from db.review import samples as sample_q
 from ui.common import db
 
+# How a sample not drawn at random is marked wherever it is listed.
+KIND_MARKS = {"suspicious": "suspicious first, not random", "pre-annotated": "pre-annotated: shows the judge"}
+
 
 def sample_label(sample: dict) -> str:
     name = f" {sample['name']}" if sample["name"] else ""
     real = f", {sample['real_items']} real" if sample["real_items"] else ""
-    return f"#{sample['id']}{name} · {sample['items']} items{real} · seed {sample['seed']}"
+    mark = f" · [{KIND_MARKS.get(sample.get('kind'), sample.get('kind'))}]" if sample.get("kind") else ""
+    return f"#{sample['id']}{name} · {sample['items']} items{real} · seed {sample['seed']}{mark}"
 
 
 def _size_inputs(prefix: str, project: Project, sample_ids: list[int] | None, count: int = 100, mode: int = 0) -> dict:

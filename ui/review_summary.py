@@ -16,6 +16,14 @@ from db.review import samples as sample_q
 from ui.common import db, plain
 from ui.review_samples import sample_label
 
+KIND_NAMES = {"suspicious": "suspicious-first samples", "pre-annotated": "pre-annotated samples"}
+NOT_RANDOM = {
+    "suspicious": "A chosen sample was drawn suspicious-first (the most disputed observations), not at random: its "
+    "share correct is not an estimate of the runs' accuracy.",
+    "pre-annotated": "A chosen sample is pre-annotated: its reviewers saw the judge's suggestion, which anchors their "
+    "answers. Its share correct is not an estimate of the runs' accuracy.",
+}
+
 
 def _pct(x: float) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0%}"
@@ -35,18 +43,20 @@ def summary_view(project: Project, samples: list[dict], current_sample: int | No
     reviewers = [r["name"] for r in sample_q.list_reviewers(conn, project.id)]
     who = c2.selectbox("Reviewer", ["All reviewers", *reviewers])
     summary = rst.summarize(conn, project, chosen or None, None if who == "All reviewers" else who)
-    suspicious = quality_q.sample_kinds(conn, project.id)
-    if suspicious:
-        names = ", ".join(sample_label(by_id[i]) for i in suspicious if i in by_id)
-        if set(chosen) & set(suspicious):
-            st.warning(
-                "A chosen sample was drawn suspicious-first (the most disputed observations), not at random: its "
-                "share correct is not an estimate of the runs' accuracy."
-            )
+    kinds = quality_q.sample_kinds(conn, project.id)
+    if kinds:
+        if chosen_kinds := {kinds[i] for i in chosen if i in kinds}:
+            for kind in sorted(chosen_kinds):
+                st.warning(NOT_RANDOM[kind])
         else:
+            random_names = ", ".join(sample_label(s) for s in samples if s["id"] not in kinds) or "none yet"
+            others = "; ".join(
+                f"{KIND_NAMES[kind]} ({plain(', '.join(sample_label(by_id[i]) for i in kinds if kinds[i] == kind))})"
+                for kind in sorted(set(kinds.values()))
+            )
             st.caption(
-                f"Accuracy from the random samples only; suspicious-first samples ({plain(names)}) are left out "
-                "unless chosen above."
+                f"Accuracy from the random samples only ({plain(random_names)}). Left out unless chosen above: "
+                f"{others}."
             )
     if summary.answers == 0:
         st.info("No answers yet for this selection.")

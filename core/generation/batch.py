@@ -20,8 +20,7 @@ from core.generation.client import CallResult, describe_error, result_from_body
 from core.generation.engine import RunEngine
 from core.generation.parsing import parse_response
 from core.generation.plan import worst_case_prompt_tokens
-from core.generation.prompts import build_messages, cell_key
-from core.generation.requests import call_row, first_shape, request_params, try_seed
+from core.generation.requests import call_row, cell_body, first_shape
 from core.generation.safety import BUDGET_REASON, fatal_problem
 from db import jobs as jobq
 from db.connection import immediate, now_utc
@@ -58,6 +57,24 @@ def jsonl(lines: list[dict]) -> bytes:
     return ("\n".join(file_line(x) for x in lines) + "\n").encode()
 
 
+def result_from_line(record: dict) -> CallResult:
+    """A call's result from one line of a batch's output or error file, as if the call had been made live."""
+    response = record.get("response") or {}
+    status = response.get("status_code")
+    if status == 200 and isinstance(response.get("body"), dict):
+        return result_from_body(json.dumps(response["body"], ensure_ascii=False))
+    error = record.get("error") or (response.get("body") or {}).get("error") or {}
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return CallResult(
+        "error",
+        0,
+        raw_response=json.dumps(record, ensure_ascii=False),
+        http_status=status,
+        error=f"HTTP {status}: {message}" if status else f"Batch line failed: {message}",
+        retryable=True,
+    )
+
+
 class BatchRun(RunEngine):
     """The batch path of a run: request lines, submitting, polling, and reading results."""
 
@@ -70,24 +87,17 @@ class BatchRun(RunEngine):
     def request_lines(self, cells: list[dict]) -> list[dict]:
         lines = []
         for cell in cells:
-            try:
-                messages = build_messages(self.version["system"], self.version["user"], self.project, self._slot(cell))
-            except ValueError as exc:
-                run_q.fail_cell(self.db, cell["id"], str(exc))
+            if (messages := self._messages(cell)) is None:
                 continue
-            conn = self.connections[cell["connection_id"]]
-            key = cell_key(cell["label_code"], cell["facets_json"], cell["model"], cell["cell_index"])
+            shape = first_shape(self.connections[cell["connection_id"]])
             try_no = batch_q.attempts_sent(self.db, cell["id"]) + 1
-            params = request_params(
-                self.config, cell["n_requested"], first_shape(conn), try_seed(self.config, key, try_no)
-            )
             lines.append(
                 {
                     "custom_id": f"run{self.run_id}-cell{cell['id']}-try{try_no}",
                     "cell_id": cell["id"],
                     "connection_id": cell["connection_id"],
                     "model": cell["model"],
-                    "body": {"model": cell["model"], "messages": messages, **params},
+                    "body": cell_body(self.config, cell, messages, shape, try_no),
                 }
             )
         return lines
@@ -260,21 +270,7 @@ class BatchRun(RunEngine):
     def _ingest_line(self, cell: dict, request: dict, record: dict) -> bool:
         body = json.loads(request["body_json"])
         messages, model = body.pop("messages"), body.pop("model")
-        response = record.get("response") or {}
-        status = response.get("status_code")
-        if status == 200 and isinstance(response.get("body"), dict):
-            result = result_from_body(json.dumps(response["body"], ensure_ascii=False))
-        else:
-            error = record.get("error") or (response.get("body") or {}).get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            result = CallResult(
-                "error",
-                0,
-                raw_response=json.dumps(record, ensure_ascii=False),
-                http_status=status,
-                error=f"HTTP {status}: {message}" if status else f"Batch line failed: {message}",
-                retryable=True,
-            )
+        result = result_from_line(record)
         conn, price = self.connections[cell["connection_id"]], self.prices.get((cell["connection_id"], model))
         row = call_row(
             result,

@@ -25,8 +25,8 @@ from core.generation.dedupe import Deduper
 from core.generation.pacing import RateGate, backoff_s
 from core.generation.parsing import parse_response
 from core.generation.plan import RunConfig, worst_case_prompt_tokens
-from core.generation.prompts import Slot, build_messages, cell_examples, cell_key
-from core.generation.requests import RequestShape, adapt, call_row, first_shape, request_params, try_seed
+from core.generation.prompts import Slot, build_messages, cell_examples
+from core.generation.requests import RequestShape, adapt, call_row, cell_body, first_shape
 from core.generation.runs import progress_message
 from core.generation.safety import BUDGET_REASON, Breaker, Budget, failure_kind, fatal_problem
 from core.keys import mask
@@ -255,6 +255,14 @@ class RunEngine:
         )
         return Slot(cell["label_code"], json.loads(cell["facets_json"]), cell["n_requested"], examples)
 
+    def _messages(self, cell: dict) -> list[dict] | None:
+        """The cell's messages; None, and the cell failed, when the template cannot render it (not the run)."""
+        try:
+            return build_messages(self.version["system"], self.version["user"], self.project, self._slot(cell))
+        except ValueError as exc:
+            run_q.fail_cell(self.db, cell["id"], str(exc))
+            return None
+
     def _screen(self, cell: dict, messages: list[dict]) -> Screen:
         # Cells of one label × facet values share their prompt (unless few-shot examples differ): one screen each.
         key = (cell["label_code"], json.dumps(messages, sort_keys=True))
@@ -266,11 +274,7 @@ class RunEngine:
     async def _process(self, cell: dict, client: LLMClient) -> None:
         cid, model = cell["connection_id"], cell["model"]
         conn, gate, price = self.connections[cid], self.gates[cid], self.prices.get((cid, model))
-        slot = self._slot(cell)
-        try:
-            messages = build_messages(self.version["system"], self.version["user"], self.project, slot)
-        except ValueError as exc:  # a template that cannot render this cell: fails the cell, not the run
-            run_q.fail_cell(self.db, cell["id"], str(exc))
+        if (messages := self._messages(cell)) is None:
             return
         screen = self._screen(cell, messages)
         # An answer logged before the process died, but never stored: use it rather than pay for it again.
@@ -281,7 +285,6 @@ class RunEngine:
                 self._store(cell, logged["id"], parsed.method, parsed.observations, screen)
                 return
             call_q.record_parse(self.db, logged["id"], parsed.method, 0, parsed.error)
-        key = cell_key(cell["label_code"], cell["facets_json"], model, cell["cell_index"])
         attempt = cell["attempts"]
         tries = 0
         while tries < self.config.max_attempts:
@@ -301,7 +304,8 @@ class RunEngine:
                 return
             cell["lease_owner"] = self.owner
             shape = self.shapes.setdefault((cid, model), first_shape(conn))
-            params = request_params(self.config, slot.n, shape, try_seed(self.config, key, attempt))
+            body = cell_body(self.config, cell, messages, shape, attempt)  # the same body a batch line carries
+            params = {k: v for k, v in body.items() if k not in ("model", "messages")}
             worst = prices.cost_or_none(price, worst_case_prompt_tokens(messages), params.get(shape.token_param))
             if not self.budget.reserve(worst):
                 self._halt(BUDGET_REASON)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from core.generation.client import CallResult
 from core.generation.parsing import response_format
 from core.generation.plan import RunConfig
+from core.generation.prompts import cell_key
 
 FORMAT_MODES = ("json_schema", "json_object", "none")
 
@@ -71,6 +72,13 @@ def request_params(config: RunConfig, n: int, shape: RequestShape, seed: int | N
     if fmt:
         params["response_format"] = fmt
     return params
+
+
+def cell_body(config: RunConfig, cell: dict, messages: list[dict], shape: RequestShape, attempt: int) -> dict:
+    """The body of one try of a cell: a live call sends it, a batch line carries it, word for word."""
+    key = cell_key(cell["label_code"], cell["facets_json"], cell["model"], cell["cell_index"])
+    params = request_params(config, cell["n_requested"], shape, try_seed(config, key, attempt))
+    return {"model": cell["model"], "messages": messages, **params}
 
 
 def call_row(result: CallResult, conn, model, messages, params, price=None, batch: bool = False, **provenance):

@@ -28,6 +28,8 @@ from core.jobs.processes import alive, die_with_parent, kill_tree
 from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
+from db import judge as judge_q
+from db import quality as quality_q
 from db.connection import is_locked, open_private_log, retry_locked
 from db.generation import leases
 
@@ -36,7 +38,7 @@ HANDLERS = {
     "generation": "core.generation.job:run",
     "training": "core.training.job:run",
     "quality": "core.quality.check:run",
-    "judge": "core.quality.judge:run",
+    "judge": "core.quality.judge_job:run",
 }
 # Kinds whose handler can pick up where a dead process left off.
 RESUMABLE = {"generation", "judge"}
@@ -97,7 +99,15 @@ def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
             jobq.log(db, job["id"], reason, "error")
             jobq.finish(db, job["id"], "failed", "Worker stopped", error=reason)
         touched.append(job["id"])
+    close_interrupted(db)
     return touched
+
+
+def close_interrupted(db) -> None:
+    """A quality check or judge run whose job ended without it (killed, crashed, cancelled while queued) says
+    so, with the reason, instead of reading "running" for ever; a new one can then start."""
+    quality_q.close_interrupted(db)
+    judge_q.close_interrupted(db)
 
 
 def _stale(job: dict) -> bool:
@@ -209,6 +219,7 @@ class Supervisor:
                 else:
                     jobq.log(db, job_id, reason, "error")
                     jobq.finish(db, job_id, "failed", "Process died", error=reason)
+                close_interrupted(db)
 
     def _stop_children(self) -> None:
         # Each job with every process it started (a training job's torchrun and its ranks).

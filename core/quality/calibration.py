@@ -4,7 +4,8 @@ next to the clinicians' agreement with each other.
 For each pair of raters (the judge and a clinician; two clinicians) and each thing rated — the verdict,
 each rubric dimension, and each label (in the judge's suggested set vs in the clinician's label set) —
 over the observations both rated: percent agreement with a Wilson interval, Cohen's kappa with a bootstrap
-interval, PABAK and the confusion matrix. All statistics come from `core.stats`.
+interval, PABAK and the confusion matrix; for rubric dimensions (ordinal scales) also the quadratic-weighted
+kappa. All statistics come from `core.stats`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from dataclasses import dataclass, field
 
 from core import stats
 from db import judge as judge_q
+from db import quality as quality_q
 from db.projects import get_project
 from db.review.answers import ACCEPT, current_answers
 
 N_BOOT = 500
 CLOSE = 0.10  # kappa within this of the clinicians' own counts as "as well as"
+PREANNOTATED = "pre-annotated"  # the sample kind reviewed with the judge's suggestion in view
+ORDINAL = "score: "  # rated items on an ordinal scale (rubric dimensions)
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Agreement:
     pabak: float
     categories: list = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)  # rows: rater_a, columns: rater_b
+    # Rubric scores are ordinal: a 4 against a 5 is a smaller disagreement than a 1 against a 5.
+    weighted_kappa: float = math.nan  # quadratic weights; rubric dimensions only
 
 
 def agreement(rater_a: str, rater_b: str, item: str, a: list, b: list, categories: list, seed: int = 0) -> Agreement:
@@ -64,6 +70,7 @@ def agreement(rater_a: str, rater_b: str, item: str, a: list, b: list, categorie
         stats.pabak(a, b, len(categories)),
         list(categories),
         confusion,
+        stats.cohen_kappa(a, b, categories, weights="quadratic") if n and item.startswith(ORDINAL) else math.nan,
     )
 
 
@@ -112,9 +119,13 @@ def calibrate(db, project_id: int, judge_run_id: int) -> list[Agreement]:
         if g["status"] == "ok"
     }
     clinicians: dict[str, dict[int, dict]] = {}
+    # A pre-annotated sample showed the clinician the judge's suggestion: agreeing with it there proves nothing.
+    anchored = {sid for sid, kind in quality_q.sample_kinds(db, project_id).items() if kind == PREANNOTATED}
     for answer in current_answers(db, project_id):
         # Hidden real items and an adjudicator's final answers are no clinician's own rating.
         if answer["is_real"] or answer.get("adjudicator") or answer["observation_id"] not in judged:
+            continue
+        if answer["sample_id"] in anchored:
             continue
         ratings = _ratings(project, answer["verdict"], json.loads(answer["scores_json"]), _clinician_labels(answer))
         clinicians.setdefault(answer["reviewer"], {})[answer["observation_id"]] = ratings

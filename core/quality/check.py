@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.keys import mask
 from core.quality import audit as audit_mod
 from core.quality import fidelity
 from core.quality.embeddings import MODEL_NAME, Embedder, embed
@@ -106,10 +107,10 @@ def run(db, job) -> str:
     try:
         compute(db, report_id, progress, Embedder())
     except jobq.Cancelled:
-        q.set_report_status(db, report_id, "cancelled")
+        q.set_report_status(db, report_id, "cancelled", "Interrupted: cancelled by the user")
         raise
-    except Exception:
-        q.set_report_status(db, report_id, "failed")
+    except Exception as exc:
+        q.set_report_status(db, report_id, "failed", f"Interrupted: {mask(f'{type(exc).__name__}: {exc}')}")
         raise
     q.set_report_status(db, report_id, "done")
     summary = q.get_report(db, report_id)["audit"]

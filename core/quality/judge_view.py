@@ -79,6 +79,7 @@ def calibration_view(db, project_id: int, judge_run_id: int) -> dict:
                 "kappa 95% low": _num(r.kappa_low),
                 "kappa 95% high": _num(r.kappa_high),
                 "PABAK": _num(r.pabak),
+                "weighted kappa (quadratic)": _num(r.weighted_kappa),
             }
             for r in rows
         ]

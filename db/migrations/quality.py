@@ -128,3 +128,109 @@ def m003_sample_kinds(db):
         )
         """
     )
+
+
+@migrations()
+def m004_judge_batches_retries_and_interruptions(db):
+    # Why a check or judge run ended without finishing (its job was killed, cancelled or failed): the page
+    # says "interrupted" with this reason instead of showing it as running for ever.
+    db.execute("ALTER TABLE quality_reports ADD COLUMN stop_reason TEXT")
+    db.execute("ALTER TABLE judge_runs ADD COLUMN stop_reason TEXT")
+    # What each judgement cost (NULL: the price is unknown), which try of the observation it was, and for
+    # a judgement read from a batch, the request line it answers.
+    db.execute("ALTER TABLE judgements ADD COLUMN cost_usd REAL")
+    db.execute("ALTER TABLE judgements ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE judgements ADD COLUMN batch_custom_id TEXT")
+    # Failed judgements a retry replaced, kept as they were (the judgements table holds each observation's
+    # current judgement; this is its history).
+    db.execute(
+        """
+        CREATE TABLE judgement_attempts (
+            id INTEGER PRIMARY KEY,
+            judgement_id INTEGER NOT NULL,  -- the id the failed judgement had
+            judge_run_id INTEGER NOT NULL REFERENCES judge_runs(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            template_version_id INTEGER NOT NULL,
+            messages_json TEXT NOT NULL,
+            raw_response TEXT,
+            content TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost_usd REAL,
+            latency_ms INTEGER NOT NULL,
+            batch_custom_id TEXT,
+            created_utc TEXT NOT NULL,
+            replaced_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX judgement_attempts_run ON judgement_attempts(judge_run_id, observation_id)")
+    # A judge run sent through a batch API: one row per request file, written before the upload.
+    db.execute(
+        """
+        CREATE TABLE judge_batches (
+            id INTEGER PRIMARY KEY,
+            judge_run_id INTEGER NOT NULL REFERENCES judge_runs(id) ON DELETE CASCADE,
+            provider_batch_id TEXT,
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            status TEXT NOT NULL,           -- the provider's: validating, in_progress, completed, failed, ...
+            n_requests INTEGER NOT NULL,
+            n_ok INTEGER NOT NULL DEFAULT 0,
+            n_failed INTEGER NOT NULL DEFAULT 0,
+            reserved_usd REAL NOT NULL DEFAULT 0,  -- worst case held against the budget until it is read
+            error TEXT,
+            ingested_utc TEXT,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX judge_batches_run ON judge_batches(judge_run_id)")
+    db.execute(
+        """
+        CREATE TABLE judge_batch_requests (
+            custom_id TEXT PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES judge_batches(id) ON DELETE CASCADE,
+            judge_run_id INTEGER NOT NULL REFERENCES judge_runs(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            body_json TEXT NOT NULL,        -- exactly the body a live judge call sends
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX judge_batch_requests_batch ON judge_batch_requests(batch_id)")
+
+
+@migrations()
+def m005_preannotated_samples(db):
+    # A second non-random kind of sample: reviewed with the judge's suggestion in view. SQLite cannot change a
+    # CHECK constraint in place, so the small table is rebuilt (nothing refers to it).
+    db.execute(
+        """
+        CREATE TABLE sample_kinds_new (
+            sample_id INTEGER PRIMARY KEY REFERENCES review_samples(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('suspicious', 'pre-annotated')),
+            ranking_json TEXT NOT NULL,     -- what drew it: quality report, judge run, seed
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("INSERT INTO sample_kinds_new SELECT sample_id, kind, ranking_json, created_utc FROM sample_kinds")
+    db.execute("DROP TABLE sample_kinds")
+    db.execute("ALTER TABLE sample_kinds_new RENAME TO sample_kinds")
+    # Per project: whether a pre-annotated sample may be drawn and shown (off unless the researcher turns it on).
+    db.execute(
+        """
+        CREATE TABLE quality_settings (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            preannotation INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL
+        )
+        """
+    )

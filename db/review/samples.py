@@ -152,7 +152,8 @@ def list_samples(db, project_id: int) -> list[dict]:
             """
             SELECT s.id, s.name, s.seed, s.run_ids_json, s.size_spec_json, s.created_utc,
                    COUNT(i.id) AS items, COALESCE(SUM(i.is_real), 0) AS real_items,
-                   (SELECT COUNT(*) FROM sample_draws d WHERE d.sample_id = s.id) AS draws
+                   (SELECT COUNT(*) FROM sample_draws d WHERE d.sample_id = s.id) AS draws,
+                   (SELECT k.kind FROM sample_kinds k WHERE k.sample_id = s.id) AS kind  -- NULL: drawn at random
             FROM review_samples s LEFT JOIN sample_items i ON i.sample_id = s.id
             WHERE s.project_id = ? GROUP BY s.id ORDER BY s.id DESC
             """,
