@@ -156,7 +156,7 @@ def insert_judgements(db, rows: list[dict]) -> None:
     with immediate(db):
         db.conn.executemany(
             f"INSERT OR IGNORE INTO judgements ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [[r.get(c) for c in columns] for r in rows],
+            [[r.get(c) for c in columns] for r in ({"attempt": 1} | r for r in rows)],
         )
 
 

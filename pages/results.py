@@ -126,14 +126,19 @@ def synthetic_tab(results, key) -> None:
 
 def fidelity_vs_f1(results) -> None:
     frame = quality_view.fidelity_relation(db(), results)
+    if missing := frame.attrs.get("missing"):
+        st.info(
+            f"No finished quality check covers the synthetic runs of {plain(', '.join(missing))}: run one on the "
+            "Quality page with exactly those runs to plot them here."
+        )
     if frame.empty:
-        st.info("Run a quality check on the Quality page to plot its fidelity figures here.")
         return
     figure = st.selectbox(
         "Fidelity figure", list(quality_figures.FIDELITY_FIGURES), format_func=quality_figures.FIDELITY_FIGURES.get
     )
     st.plotly_chart(quality_figures.fidelity_vs_f1(frame, figure), theme=None, config=CHART_CONFIG, key="q_vs_f1")
-    st.caption(f"Fidelity from quality check {frame.attrs['report_id']}; one point per label and experiment.")
+    used = "; ".join(f"{plain(name)}: check {report_id}" for name, report_id in frame.attrs["checks"].items())
+    st.caption(f"Fidelity from the quality check of each experiment's own synthetic runs ({used}); one point per label.")
 
 
 def errors_tab(results, key) -> None:

@@ -101,9 +101,10 @@ def test_quality_filters_without_a_finished_check_say_what_to_do(db, project):
 def test_results_plot_each_label_fidelity_against_its_f1_change(db):
     from core.quality import figures, view
     from core.results import tables
-    from tests.results_fixtures import build_study
+    from tests.results_fixtures import add_reviewed_synthetic, build_study
 
     ids = build_study(db, n_test=200, seeds=(1, 2), augmented=1)
+    add_reviewed_synthetic(db, ids["project_id"], 1, {"RI": (1, 1)})  # the experiment drew from every run: run 1
     results = tables.compare(db, ids["project_id"], ids["baseline_id"], ids["augmented_ids"], "tuned", n_boot=50)
     assert view.fidelity_relation(db, results).empty
     labels = results.comparison.labels
@@ -177,3 +178,53 @@ def test_judge_filters_combine_with_the_audit_filter_and_are_pinned(db, project)
         db.execute("SELECT config_json FROM experiments WHERE id = ?", [started["experiment_id"]]).fetchone()[0]
     )
     assert stored["data"]["judge_run_id"] == judge_run and stored["data"]["quality_report_id"] is None
+
+
+def test_each_experiment_is_plotted_with_the_check_of_its_own_synthetic_runs(db):
+    from core.quality import view
+    from core.results import tables
+    from tests.results_fixtures import CODES, add_experiment, add_reviewed_synthetic, create_results_project
+
+    project_id = create_results_project(db, n_test=200, name="Two runs")
+    baseline = add_experiment(db, project_id, "Baseline", "baseline", seeds=(1, 2), rng_seed=1)
+    plan = {c: 100 for c in CODES}
+    on_run_1 = add_experiment(db, project_id, "From run 1", "augmented", (1, 2), plan, [1], rng_seed=10)
+    on_run_2 = add_experiment(db, project_id, "From run 2", "augmented", (1, 2), plan, [2], rng_seed=11)
+    for run_id in (1, 2):
+        add_reviewed_synthetic(db, project_id, run_id, {"RI": (1, 1)})
+
+    def check(run_ids, auc_of):
+        report_id = q.create_report(db, project_id, run_ids, {})
+        rows = [
+            {"run_id": r, "label": code, "facet": None, "facet_value": None, "separability_auc": auc_of(r)}
+            for r in run_ids
+            for code in CODES
+        ]
+        if len(run_ids) > 1:  # a check of several runs also has figures of them pooled
+            rows += [
+                {"run_id": None, "label": c, "facet": None, "facet_value": None, "separability_auc": 0.75}
+                for c in CODES
+            ]
+        q.store_fidelity(db, report_id, rows)
+        q.set_report_status(db, report_id, "done")
+        return report_id
+
+    first = check([1], lambda r: 0.6)
+    second = check([2], lambda r: 0.9)  # newer, but about another run
+    results = tables.compare(db, project_id, baseline, [on_run_1, on_run_2], "tuned", n_boot=50)
+    frame = view.fidelity_relation(db, results)
+    per_experiment = frame.groupby("experiment").agg({"separability_auc": "unique", "quality_check": "unique"})
+    assert list(per_experiment.loc["From run 1", "separability_auc"]) == [0.6]
+    assert list(per_experiment.loc["From run 1", "quality_check"]) == [first]
+    assert list(per_experiment.loc["From run 2", "separability_auc"]) == [0.9]
+    assert list(per_experiment.loc["From run 2", "quality_check"]) == [second]
+    assert frame.attrs["checks"] == {"From run 1": first, "From run 2": second} and frame.attrs["missing"] == []
+
+    # A newer check of both runs: each single-run experiment still gets its own run's figures, not the pool.
+    both = check([1, 2], lambda r: {1: 0.55, 2: 0.95}[r])
+    frame = view.fidelity_relation(db, results)
+    assert frame.attrs["checks"] == {"From run 1": first, "From run 2": second}  # exact matches first
+    q.set_report_status(db, first, "failed")
+    frame = view.fidelity_relation(db, results)
+    run_1 = frame[frame["experiment"] == "From run 1"]
+    assert set(run_1["separability_auc"]) == {0.55} and set(run_1["quality_check"]) == {both}

@@ -98,17 +98,20 @@ def length_figure(lengths: dict[str, list[int]], label: str) -> go.Figure:
     return apply_style(fig, f"Length of {plain(label)} texts", 420)
 
 
-def relation_frame(relation: pd.DataFrame, report: dict) -> pd.DataFrame:
-    """Per augmented experiment × label: the F1 change with that label's fidelity figures (all runs together
-    when the report covers several runs, otherwise its one run)."""
+def relation_frame(relation: pd.DataFrame, report: dict, run_id: int | None = None) -> pd.DataFrame:
+    """Per augmented experiment × label: the F1 change with that label's fidelity figures from `report`: of
+    run `run_id`, or of all the report's runs together (its one run when it covers one)."""
     frame = _label_rows(report)
     if frame.empty or relation.empty:
         return pd.DataFrame()
-    pooled = frame[frame["run_id"].isna()] if frame["run_id"].isna().any() else frame
-    pooled = pooled.drop_duplicates("label").set_index("label")
+    if run_id is not None:
+        scoped = frame[frame["run_id"] == run_id]
+    else:
+        scoped = frame[frame["run_id"].isna()] if frame["run_id"].isna().any() else frame
+    scoped = scoped.drop_duplicates("label").set_index("label")
     out = relation[["experiment", "label", "label_name", "f1_delta_pp"]].copy()
     for column in FIDELITY_FIGURES:
-        out[column] = out["label"].map(pooled[column]) if column in pooled else np.nan
+        out[column] = out["label"].map(scoped[column]) if column in scoped else np.nan
     return out
 
 

@@ -133,14 +133,49 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     return csv_bytes(frame)
 
 
+def covered_runs(report: dict) -> set[int]:
+    """The generation runs a report checked (all the project's runs at the time when it names none)."""
+    return set(report["run_ids"]) or {r["run_id"] for r in report["fidelity"] if r["run_id"] is not None}
+
+
+def covering_report(reports: list[dict], wanted: set[int], pinned: int | None = None):
+    """(report, run id or None) whose fidelity figures describe exactly the runs `wanted`: the pinned report
+    or the newest one that checked exactly those runs (figures of all its runs together), else, for one run,
+    the newest report that checked it among others (that run's own figures). None when no report covers them."""
+    ordered = sorted(reports, key=lambda r: (r["id"] != pinned, -r["id"]))
+    for report in ordered:
+        if covered_runs(report) == wanted:
+            return report, None
+    if len(wanted) == 1:
+        for report in ordered:
+            if wanted <= covered_runs(report):
+                return report, next(iter(wanted))
+    return None
+
+
 def fidelity_relation(db, results) -> pd.DataFrame:
     """Per augmented experiment × label of a Results comparison: the F1 change beside the label's fidelity
-    figures from the project's newest finished quality check (empty when there is none)."""
+    figures from the finished quality check that covers that experiment's own synthetic runs (column
+    `quality_check`). attrs: `checks` (experiment -> report id) and `missing` (experiments no check covers)."""
     from core.quality.figures import relation_frame
 
-    report = q.latest_report(db, results.comparison.project_id)
-    if report is None:
-        return pd.DataFrame()
-    frame = relation_frame(results.relation, report)
-    frame.attrs["report_id"] = report["id"]
-    return frame
+    project_id = results.comparison.project_id
+    reports = [r for r in q.list_reports(db, project_id) if r["status"] == "done"]
+    all_runs = set(q.synthetic_run_ids(db, project_id))
+    frames, checks, missing = [], {}, []
+    for exp in results.comparison.augmented:
+        data = exp.config.get("data") or {}
+        wanted = {int(r) for r in data.get("run_ids") or []} or all_runs
+        pick = covering_report(reports, wanted, data.get("quality_report_id"))
+        rows = results.relation[results.relation["experiment_id"] == exp.id]
+        if pick is None or rows.empty:
+            missing.append(exp.name)
+            continue
+        report, run_id = pick
+        frame = relation_frame(rows, report, run_id)
+        frame["quality_check"] = report["id"]
+        frames.append(frame)
+        checks[exp.name] = report["id"]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out.attrs["checks"], out.attrs["missing"] = checks, missing
+    return out
