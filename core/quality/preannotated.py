@@ -43,7 +43,7 @@ def draw_preannotated_sample(db, project_id: int, judge_run_id: int, n: int, see
         raise ValueError(f"Judge run {judge_run_id} has no usable judgement of an observation outside every sample.")
     chosen = random.Random(seed).sample(candidates, min(n, len(candidates)))
     items = [{"observation_id": o, "is_real": False, "stratum": KIND} for o in chosen]
-    name = name.strip() or f"Pre-annotated · judge run {judge_run_id} · {len(items)} items"
+    name = name.strip() or f"Pre-annotated · judge run {judge_run_id}"
     spec = {"kind": KIND, "count": n}
     with immediate(db):
         sample_id = sample_q.insert_sample(db, project_id, name, seed, judge_run["run_ids"], {"by": [KIND]}, spec)
