@@ -160,3 +160,28 @@ def requeue(db, job_id: int, message: str) -> None:
 
 def running(db) -> list[dict]:
     return list(db.query("SELECT * FROM jobs WHERE status = 'running' ORDER BY id"))
+
+
+# Tables of work done by one job whose row keeps its own status (queued, running, done, failed, cancelled),
+# finished_utc and stop_reason: a quality check's report, a judge run.
+OUTCOME_TABLES = ("quality_reports", "judge_runs")
+
+
+def close_rows_of_ended_jobs(db, table: str) -> int:
+    """Rows of `table` still queued or running whose job has ended failed or cancelled (its process was killed,
+    it crashed, it was cancelled before it started): given the job's status and, as the reason, "Interrupted:"
+    and the job's error. Returns how many."""
+    if table not in OUTCOME_TABLES:
+        raise ValueError(f"{table!r} is not a table of job outcomes.")
+    ended = "SELECT id FROM jobs WHERE status IN ('failed', 'cancelled')"
+    return db.execute(
+        f"""
+        UPDATE {table} SET
+            status = (SELECT j.status FROM jobs j WHERE j.id = {table}.job_id),
+            stop_reason = 'Interrupted: ' || COALESCE(
+                (SELECT COALESCE(j.error, j.message) FROM jobs j WHERE j.id = {table}.job_id), 'the job ended'),
+            finished_utc = ?
+        WHERE status IN ('queued', 'running') AND job_id IN ({ended})
+        """,
+        [now_utc()],
+    ).rowcount

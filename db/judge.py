@@ -62,20 +62,6 @@ def set_run_status(db, judge_run_id: int, status: str, stop_reason: str | None =
     )
 
 
-def close_interrupted(db) -> list[int]:
-    """Judge runs still queued or running whose job has ended failed or cancelled (killed, crashed, cancelled
-    before it started): marked so, with the job's reason. Returns their ids."""
-    rows = db.execute(
-        """
-        SELECT r.id, j.status, COALESCE(j.error, j.message) FROM judge_runs r JOIN jobs j ON j.id = r.job_id
-        WHERE r.status IN ('queued', 'running') AND j.status IN ('failed', 'cancelled')
-        """
-    ).fetchall()
-    for run_id, job_status, reason in rows:
-        set_run_status(db, run_id, job_status, f"Interrupted: {reason or 'the job ended'}")
-    return [r[0] for r in rows]
-
-
 def _run_row(row: dict) -> dict:
     out = dict(row)
     out["run_ids"] = json.loads(row["run_ids_json"])

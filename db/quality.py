@@ -65,20 +65,6 @@ def set_report_status(db, report_id: int, status: str, stop_reason: str | None =
     )
 
 
-def close_interrupted(db) -> list[int]:
-    """Reports still queued or running whose job has ended failed or cancelled (the process was killed, the
-    job cancelled before it started): marked so, with the job's reason. Returns their ids."""
-    rows = db.execute(
-        """
-        SELECT r.id, j.status, COALESCE(j.error, j.message) FROM quality_reports r JOIN jobs j ON j.id = r.job_id
-        WHERE r.status IN ('queued', 'running') AND j.status IN ('failed', 'cancelled')
-        """
-    ).fetchall()
-    for report_id, job_status, reason in rows:
-        set_report_status(db, report_id, job_status, f"Interrupted: {reason or 'the job ended'}")
-    return [r[0] for r in rows]
-
-
 def _report_row(row: dict | None) -> dict | None:
     if row is None:
         return None

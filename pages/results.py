@@ -138,7 +138,9 @@ def fidelity_vs_f1(results) -> None:
     )
     st.plotly_chart(quality_figures.fidelity_vs_f1(frame, figure), theme=None, config=CHART_CONFIG, key="q_vs_f1")
     used = "; ".join(f"{plain(name)}: check {report_id}" for name, report_id in frame.attrs["checks"].items())
-    st.caption(f"Fidelity from the quality check of each experiment's own synthetic runs ({used}); one point per label.")
+    st.caption(
+        f"Fidelity from the quality check of each experiment's own synthetic runs ({used}); one point per label."
+    )
 
 
 def errors_tab(results, key) -> None:

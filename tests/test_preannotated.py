@@ -4,26 +4,21 @@ calibration keep to answers given without it."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 
 import pytest
 
-from core.generation import connections as conns
 from core.quality import calibration, preannotated
-from core.quality.judge import judge_all, start_judge_run
-from core.quality.judge_prompt import ensure_judge_template
 from core.review import sampling
 from core.review import summary as rst
 from db import connect
-from db import judge as judge_q
 from db import quality as q
 from db.projects import get_project
 from db.review import answers
 from db.review import samples as sample_q
 from tests.browser import wait_idle
-from tests.fake_openai import MODEL, FakeOpenAI
+from tests.fake_openai import MODEL
+from tests.quality_fixtures import finished_judge_run
 from tests.test_quality import _tiny_with_synthetic
 
 SUGGESTION = {"verdict": "incorrect", "scores": {}, "labels": ["Y"]}
@@ -31,15 +26,7 @@ SUGGESTION = {"verdict": "incorrect", "scores": {}, "labels": ["Y"]}
 
 def _judged(db) -> dict:
     project_id, ids = _tiny_with_synthetic(db)
-    fake = FakeOpenAI().start()
-    fake.answer = lambda body: json.dumps(SUGGESTION)
-    connection_id = conns.save_connection(db, conns.Connection("Fake", fake.base_url, (MODEL,)))
-    version_id = ensure_judge_template(db, get_project(db, project_id))
-    judge_run_id = start_judge_run(db, project_id, version_id, connection_id, MODEL, [1])["judge_run_id"]
-    asyncio.run(judge_all(db, judge_run_id))
-    judge_q.set_run_status(db, judge_run_id, "done")
-    db.execute("UPDATE jobs SET status = 'done'")  # judged here, not by the app's worker
-    fake.stop()
+    judge_run_id = finished_judge_run(db, project_id, SUGGESTION)
     random_sample = sampling.create_sample(db, project_id, [1], {"kind": "count", "count": 6}, seed=3).sample_id
     return {"project_id": project_id, "ids": ids, "judge_run_id": judge_run_id, "random": random_sample}
 

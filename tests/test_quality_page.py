@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.generation import connections as conns
 from core.quality.check import CheckSettings, compute
-from core.quality.judge import judge_all, start_judge_run
 from core.quality.judge_prompt import ensure_judge_template
 from db import connect
 from db import jobs as jobq
-from db import judge as judge_q
 from db import quality as q
 from db.projects import get_project
-from tests.browser import wait_idle
-from tests.fake_openai import MODEL, FakeOpenAI
+from tests.browser import choose, wait_idle
+from tests.quality_fixtures import finished_judge_run
 from tests.test_quality import _tiny_with_synthetic
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -50,16 +45,7 @@ def checked_project(tmp_path):
     report_id = q.create_report(db, project_id, [1], asdict(CheckSettings()))  # computed here, not by the worker
     compute(db, report_id)
     q.set_report_status(db, report_id, "done")
-    # A finished judge run (against the fake server, stopped before the app starts).
-    fake = FakeOpenAI().start()
-    fake.answer = lambda body: json.dumps({"verdict": "incorrect", "scores": {}, "labels": ["Y"]})
-    connection_id = conns.save_connection(db, conns.Connection("Fake", fake.base_url, (MODEL,)))
-    version_id = ensure_judge_template(db, get_project(db, project_id))
-    judge_run_id = start_judge_run(db, project_id, version_id, connection_id, MODEL, [1])["judge_run_id"]
-    asyncio.run(judge_all(db, judge_run_id))
-    judge_q.set_run_status(db, judge_run_id, "done")
-    db.execute("UPDATE jobs SET status = 'done'")  # judged here, not by the app's worker
-    fake.stop()
+    finished_judge_run(db, project_id, {"verdict": "incorrect", "scores": {}, "labels": ["Y"]})
     db.conn.close()
     return {"project_id": project_id, "report_id": report_id, "ids": ids}
 
@@ -95,13 +81,19 @@ def test_quality_page_shows_fidelity_audit_and_near_copies(checked_project, stud
     panel.get_by_text("Calibration against clinicians").wait_for()
     panel.get_by_text("No clinician has reviewed an observation this judge run scored").wait_for()
     panel.get_by_text("26 judged · 0 without a usable answer").wait_for()
+    # Cost before a run, live or as a batch; the embedded model has no batch API.
+    panel.get_by_text("26 calls · about").wait_for()
+    assert panel.get_by_text("at live prices (free (runs on this machine))").count() == 1
+    panel.get_by_text("Send as a batch").click()
+    panel.get_by_text("The embedded model has no batch API: judge live, or choose another connection.").wait_for()
+    choose(page, "Connection", "Fake")
+    panel.get_by_text("at batch prices (free (runs on this machine))").wait_for()
+    assert panel.get_by_text("Pre-annotated review sample (shows the judge to the reviewer)").count() == 1
     assert panel.get_by_role("button", name="Download the judgements (CSV)").count() == 1
 
 
 def test_prompt_studio_edits_a_judge_template_as_new_versions(db):
-    from core.quality.judge_prompt import ensure_judge_template
     from db.generation import templates as template_q
-    from db.projects import get_project
 
     project_id, _ = _tiny_with_synthetic(db)
     version_id = ensure_judge_template(db, get_project(db, project_id))

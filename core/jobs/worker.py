@@ -28,8 +28,6 @@ from core.jobs.processes import alive, die_with_parent, kill_tree
 from core.keys import mask
 from db import connect, db_path
 from db import jobs as jobq
-from db import judge as judge_q
-from db import quality as quality_q
 from db.connection import is_locked, open_private_log, retry_locked
 from db.generation import leases
 
@@ -106,8 +104,8 @@ def recover_orphans(db, own_children: set[int] = frozenset()) -> list[int]:
 def close_interrupted(db) -> None:
     """A quality check or judge run whose job ended without it (killed, crashed, cancelled while queued) says
     so, with the reason, instead of reading "running" for ever; a new one can then start."""
-    quality_q.close_interrupted(db)
-    judge_q.close_interrupted(db)
+    for table in jobq.OUTCOME_TABLES:
+        jobq.close_rows_of_ended_jobs(db, table)
 
 
 def _stale(job: dict) -> bool:
