@@ -54,6 +54,12 @@ def set_run_job(db, judge_run_id: int, job_id: int) -> None:
     db.execute("UPDATE judge_runs SET job_id = ? WHERE id = ?", [job_id, judge_run_id])
 
 
+def set_run_settings(db, judge_run_id: int, settings: dict) -> None:
+    db.execute(
+        "UPDATE judge_runs SET settings_json = ? WHERE id = ?", [json.dumps(settings, sort_keys=True), judge_run_id]
+    )
+
+
 def set_run_status(db, judge_run_id: int, status: str, stop_reason: str | None = None) -> None:
     finished = now_utc() if status in ("done", "failed", "cancelled") else None
     db.execute(

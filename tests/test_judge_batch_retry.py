@@ -14,7 +14,15 @@ from core.generation import connections as conns
 from core.generation import prices
 from core.generation.safety import BUDGET_REASON
 from core.quality import calibration
-from core.quality.judge import JudgeSettings, estimate, judge_all, judge_body, retry_failed, start_judge_run
+from core.quality.judge import (
+    JudgeSettings,
+    estimate,
+    judge_all,
+    judge_body,
+    raise_budget_and_resume,
+    retry_failed,
+    start_judge_run,
+)
 from core.quality.judge_job import run
 from core.quality.judge_prompt import build_messages, ensure_judge_template
 from db import jobs as jobq
@@ -224,3 +232,23 @@ def test_a_judge_run_whose_job_ended_without_it_says_interrupted(lab):
     judge_run = judge_q.get_run(db, started["judge_run_id"])
     assert judge_run["status"] == "cancelled" and judge_run["stop_reason"] == "Interrupted: Cancelled before it started"
     assert start_judge_run(db, p["project_id"], p["v"], p["connection_id"], MODEL, [1])["judge_run_id"]
+
+
+def test_a_live_judge_run_pauses_at_its_budget_and_carries_on_when_it_is_raised(lab):
+    db, fake, p = lab["db"], lab["fake"], lab
+    fake.answer = lambda body: json.dumps(GOOD)
+    whole = estimate(db, p["project_id"], p["v"], p["connection_id"], MODEL, [1], JudgeSettings())
+    settings = JudgeSettings(concurrency=1, max_cost_usd=whole["cost_usd"] / whole["calls"] * 2.5)
+    started = start_judge_run(db, p["project_id"], p["v"], p["connection_id"], MODEL, [1], settings)
+    message = _run_job(db, started["job_id"])
+    jr = started["judge_run_id"]
+    judged = judge_q.counts(db, jr)["judged"]
+    assert 1 <= judged < 7 and len(fake.chat_requests) == judged and BUDGET_REASON in message
+    assert judge_q.spent_usd(db, jr) <= settings.max_cost_usd
+    assert judge_q.get_run(db, jr)["stop_reason"] == BUDGET_REASON
+    with pytest.raises(ValueError, match="more than"):
+        raise_budget_and_resume(db, jr, judge_q.spent_usd(db, jr) / 2)
+    resumed = raise_budget_and_resume(db, jr, whole["cost_usd"] * 2)
+    assert _run_job(db, resumed["job_id"]) == "Judged 7 observations (0 without a usable answer)"
+    assert len(fake.chat_requests) == 7  # none judged twice
+    assert judge_q.get_run(db, jr)["status"] == "done" and judge_q.get_run(db, jr)["stop_reason"] is None

@@ -65,6 +65,7 @@ def test_a_pre_annotated_sample_is_off_by_default_shows_the_judge_and_counts_now
         answers.insert_review(db, item["id"], reviewer, {}, "incorrect", ["Y"], "")
     summary = rst.summarize(db, get_project(db, project_id))
     assert summary.answers == 6 and summary.overall["accuracy"] == 1.0
+    assert rst.observed_accuracy(db, get_project(db, project_id)) == (1.0, 6)  # what sizes the next sample
     rows = calibration.calibrate(db, project_id, p["judge_run_id"])
     verdict = next(r for r in rows if r.item == "verdict")
     assert verdict.n == 6 and verdict.agreement == 0.0  # the 5 anchored agreements are left out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.generation.safety import BUDGET_REASON
 from core.quality import judge, judge_view, preannotated
 from core.quality.judge_prompt import ensure_judge_template, save_judge_version
 from ui.common import plain
@@ -83,6 +84,21 @@ def _progress(db_factory, judge_run_id: int) -> None:
     st.caption(f"{counts['judged']:,} judged · {counts['errors']:,} without a usable answer")
 
 
+def _raise_budget(db, judge_run: dict) -> None:
+    if judge_run["stop_reason"] != BUDGET_REASON:
+        return
+    spent = judge_view.spent(db, judge_run["id"])
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    budget = c1.number_input(f"New budget, USD (spent ${spent:,.4f})", 0.0, 1e6, spent * 2 or 1.0, key="qj_raise")
+    if c2.button("Raise budget and resume", key="qj_resume"):
+        try:
+            judge.raise_budget_and_resume(db, judge_run["id"], budget)
+        except ValueError as exc:
+            st.error(plain(exc))
+        else:
+            st.rerun()
+
+
 def _retry(db, judge_run_id: int) -> None:
     failed = judge_view.run_progress(db, judge_run_id)["counts"]["errors"]
     if failed and st.button(
@@ -142,6 +158,7 @@ def judge_tab(db_factory, project) -> None:
         st.session_state["qj_run"] = runs[0]["id"]
     judge_run_id = st.selectbox("Judge run", list(names), format_func=names.get, key="qj_run")
     _progress(db_factory, judge_run_id)
+    _raise_budget(db, judge_view.run_progress(db, judge_run_id)["run"])
     _retry(db, judge_run_id)
     _preannotation(db, project, judge_run_id)
     shown = judge_view.calibration_view(db, project.id, judge_run_id)

@@ -130,29 +130,46 @@ def start_judge_run(
     return {"judge_run_id": judge_run_id, "job_id": job_id}
 
 
-def retry_failed(db, judge_run_id: int) -> dict:
-    """Judge again the observations whose judgement failed (refusal, unreadable answer, network error): the
-    failed judgements move to the history, a new job judges those observations only. Raises ValueError when
-    the run is still going or nothing failed."""
+def _finished_run(db, judge_run_id: int, doing: str) -> dict:
     judge_run = judge_q.get_run(db, judge_run_id)
     if judge_run is None:
         raise ValueError(f"Judge run {judge_run_id} does not exist.")
     job = jobq.get(db, judge_run["job_id"]) if judge_run["job_id"] else None
     if judge_run["status"] in ("queued", "running") and job and job["status"] in ("queued", "running"):
-        raise ValueError(f"Judge run {judge_run_id} is still going: retry its failures once it has finished.")
+        raise ValueError(f"Judge run {judge_run_id} is still going: {doing} once it has stopped.")
+    return judge_run
+
+
+def _requeue(db, judge_run: dict, title: str) -> int:
+    judge_q.set_run_status(db, judge_run["id"], "queued")
+    job_id = jobq.enqueue(db, "judge", {"judge_run_id": judge_run["id"]}, judge_run["project_id"], title=title)
+    judge_q.set_run_job(db, judge_run["id"], job_id)
+    return job_id
+
+
+def retry_failed(db, judge_run_id: int) -> dict:
+    """Judge again the observations whose judgement failed (refusal, unreadable answer, network error): the
+    failed judgements move to the history, a new job judges those observations only. Raises ValueError when
+    the run is still going or nothing failed."""
+    judge_run = _finished_run(db, judge_run_id, "retry its failures")
     moved = judge_q.move_failed_to_history(db, judge_run_id)
     if not moved:
         raise ValueError(f"Judge run {judge_run_id} has no failed judgements to retry.")
-    judge_q.set_run_status(db, judge_run_id, "queued")
-    job_id = jobq.enqueue(
-        db,
-        "judge",
-        {"judge_run_id": judge_run_id},
-        judge_run["project_id"],
-        title=f"Judge run {judge_run_id} · retry {moved} failed",
-    )
-    judge_q.set_run_job(db, judge_run_id, job_id)
+    job_id = _requeue(db, judge_run, f"Judge run {judge_run_id} · retry {moved} failed")
     return {"judge_run_id": judge_run_id, "job_id": job_id, "retried": moved}
+
+
+def raise_budget_and_resume(db, judge_run_id: int, max_cost_usd: float) -> dict:
+    """A run paused at its budget carries on with a higher one (the observations not judged yet)."""
+    judge_run = _finished_run(db, judge_run_id, "raise its budget")
+    spent = judge_q.spent_usd(db, judge_run_id)
+    if max_cost_usd <= spent:
+        raise ValueError(f"The new budget must be more than the ${spent:,.4f} already spent.")
+    settings = JudgeSettings(**judge_run["settings"])
+    settings.max_cost_usd = float(max_cost_usd)
+    judge_q.set_run_settings(db, judge_run_id, asdict(settings))
+    job_id = _requeue(db, judge_run, f"Judge run {judge_run_id} · budget raised to ${max_cost_usd:,.2f}")
+    return {"judge_run_id": judge_run_id, "job_id": job_id}
 
 
 def judgement_row(judge_run: dict, project, obs_id: int, messages, result: CallResult, attempt: int, cost, **extra):

@@ -41,6 +41,10 @@ def run_progress(db, judge_run_id: int) -> dict:
     return {"run": run, "job": job, "counts": judge_q.counts(db, judge_run_id)}
 
 
+def spent(db, judge_run_id: int) -> float:
+    return judge_q.spent_usd(db, judge_run_id)
+
+
 def judgements_frame(db, judge_run_id: int) -> pd.DataFrame:
     records = [
         {

@@ -274,8 +274,7 @@ def real_vs_synthetic(real: list[dict], synthetic: list[dict], project: Project)
 def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewer: str | None = None) -> Summary:
     """Everything the summary view shows, for some samples (all random ones when None: a suspicious-first
     sample is left out unless chosen) and one reviewer (all when None)."""
-    if not sample_ids and (kinds := quality_q.sample_kinds(db, project.id)):
-        sample_ids = [s["id"] for s in sample_q.list_samples(db, project.id) if s["id"] not in kinds] or [-1]
+    sample_ids = sample_ids or _random_samples(db, project)
     # Final answers of the adjudicator are shown by the Adjudicate view; they are no reviewer's answer here.
     rows = [_parse(r) for r in answer_q.current_answers(db, project.id, sample_ids) if not r["adjudicator"]]
     reviewers = sorted({r["reviewer"] for r in rows})
@@ -309,8 +308,17 @@ def summarize(db, project: Project, sample_ids: list[int] | None = None, reviewe
     )
 
 
+def _random_samples(db, project: Project) -> list[int] | None:
+    """The samples drawn at random when others (suspicious-first, pre-annotated) exist; None: every sample."""
+    if kinds := quality_q.sample_kinds(db, project.id):
+        return [s["id"] for s in sample_q.list_samples(db, project.id) if s["id"] not in kinds] or [-1]
+    return None
+
+
 def observed_accuracy(db, project: Project, sample_ids: list[int] | None = None) -> tuple[float, int] | None:
-    """The share of "correct" among the current synthetic answers so far, and their number (None if none)."""
+    """The share of "correct" among the current synthetic answers so far (random samples unless others are
+    given), and their number (None if none)."""
+    sample_ids = sample_ids or _random_samples(db, project)
     rows = [
         r for r in answer_q.current_answers(db, project.id, sample_ids) if not r["is_real"] and not r["adjudicator"]
     ]
