@@ -13,7 +13,7 @@ from sklearn.metrics import cohen_kappa_score
 from core.generation import connections as conns
 from core.generation import prices
 from core.generation.safety import BUDGET_REASON
-from core.quality import calibration
+from core.quality import calibration, judge_view
 from core.quality.judge import (
     JudgeSettings,
     estimate,
@@ -189,6 +189,9 @@ def test_retry_failed_judges_only_failures_keeps_them_in_history_and_never_touch
     assert malformed["attempt"] == 1 and malformed["content"].startswith('{"verdict": "correct", "scores": ')
     assert "Could not read the judgement" in malformed["error"]
     assert list(db.query("SELECT * FROM reviews")) == reviews_before  # the clinician's answer stays theirs
+    shown = judge_view.attempts_frame(db, jr).set_index("observation_id")
+    assert shown.at[p["ids"][1], "try"] == 1 and "Could not read the judgement" in shown.at[p["ids"][1], "error"]
+    assert judge_view.judgements_frame(db, jr).set_index("observation_id").at[p["ids"][1], "try"] == 2
     assert judge_q.get_run(db, jr)["status"] == "done"
 
     # A second retry takes only the one still failing; once nothing failed, a retry is refused.

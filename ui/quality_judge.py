@@ -189,6 +189,10 @@ def judge_tab(db_factory, project) -> None:
     st.subheader("Judgements")
     frame = judge_view.judgements_frame(db, judge_run_id)
     st.dataframe(frame, hide_index=True, width="stretch", key="qj_table")
+    history = judge_view.attempts_frame(db, judge_run_id)
+    if not history.empty:
+        with st.expander(f"Failed attempts replaced by a retry ({len(history):,})"):
+            st.dataframe(history, hide_index=True, width="stretch", key="qj_history")
     from core.quality.view import export_csv
 
     st.download_button("Download the judgements (CSV)", export_csv(frame), f"judge_run_{judge_run_id}.csv", "text/csv")

@@ -56,10 +56,33 @@ def judgements_frame(db, judge_run_id: int) -> pd.DataFrame:
             "judge score": g["score"],
             "judge labels": "; ".join(json.loads(g["suggested_labels_json"] or "[]")),
             "error": g["error"],
+            "try": g["attempt"],
+            "cost (USD)": g["cost_usd"],
         }
         for g in judge_q.judgements(db, judge_run_id)
     ]
-    columns = ["observation_id", "run", "text", "given labels", "judge verdict", "judge score", "judge labels", "error"]
+    columns = [
+        "observation_id",
+        "run",
+        "text",
+        "given labels",
+        "judge verdict",
+        "judge score",
+        "judge labels",
+        "error",
+        "try",
+        "cost (USD)",
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def attempts_frame(db, judge_run_id: int) -> pd.DataFrame:
+    """Failed judgements a retry replaced: what was asked and answered, and why it could not be used."""
+    columns = ["observation_id", "try", "error", "answer", "replaced (UTC)"]
+    records = [
+        [a["observation_id"], a["attempt"], a["error"], a["content"], a["replaced_utc"]]
+        for a in judge_q.attempts(db, judge_run_id)
+    ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
