@@ -121,3 +121,50 @@ def judge_bench() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def main(only: str | None = None) -> None:
+    judge_bench()
+    if only != "judge":
+        embedding_bench()
+
+
+def embedding_bench() -> None:
+    from core.quality import audit, fidelity
+    from core.quality.check import load_corpus
+    from core.quality.embeddings import Embedder
+    from db import quality as q
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db, project_id, codes = _database(Path(tmp))
+        n_real = len(q.real_rows(db, project_id))
+        embedder = Embedder()
+        start = time.perf_counter()
+        corpus = load_corpus(db, project_id, [1, 2], embedder)
+        embed_s = time.perf_counter() - start
+        print(f"    embedded {n_real:,} real + {len(corpus.synthetic):,} synthetic texts in {embed_s:.1f} s")
+
+        start = time.perf_counter()
+        rows = fidelity.panel(corpus, codes, {})
+        copies = fidelity.near_copies(corpus)
+        panel_s = time.perf_counter() - start
+        print(f"    fidelity: {len(rows)} groups, {sum(c['near_copy'] for c in copies)} near-copies, {panel_s:.1f} s")
+        report("fidelity_panel", embed_s + panel_s, "s", embed_s)
+
+        start = time.perf_counter()
+        items = audit.audit(corpus.real, corpus.real_vectors, corpus.synthetic, corpus.synthetic_vectors, codes)
+        audit_s = time.perf_counter() - start
+        flipped = {r["id"] for k, r in enumerate(corpus.synthetic) if k % 10 == 0}
+        found = {it["observation_id"] for it in items if it["audit_flagged"]}
+        print(
+            f"    audit: {len(found):,} flagged, {len(found & flipped)}/{len(flipped)} injected flips found,"
+            f" {audit_s:.1f} s"
+        )
+        report("noise_audit", embed_s + audit_s, "s", embed_s)
+        db.conn.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else None)
