@@ -82,6 +82,8 @@ def _progress(db_factory, judge_run_id: int) -> None:
     elif job and job["error"]:
         st.error(plain(job["error"]))
     st.caption(f"{counts['judged']:,} judged · {counts['errors']:,} without a usable answer")
+    if not (job and job["status"] in ("queued", "running")):
+        _retry(db_factory(), judge_run_id)
 
 
 def _raise_budget(db, judge_run: dict) -> None:
@@ -159,7 +161,6 @@ def judge_tab(db_factory, project) -> None:
     judge_run_id = st.selectbox("Judge run", list(names), format_func=names.get, key="qj_run")
     _progress(db_factory, judge_run_id)
     _raise_budget(db, judge_view.run_progress(db, judge_run_id)["run"])
-    _retry(db, judge_run_id)
     _preannotation(db, project, judge_run_id)
     shown = judge_view.calibration_view(db, project.id, judge_run_id)
     st.subheader("Calibration against clinicians")
