@@ -255,3 +255,26 @@ def test_a_live_judge_run_pauses_at_its_budget_and_carries_on_when_it_is_raised(
     assert _run_job(db, resumed["job_id"]) == "Judged 7 observations (0 without a usable answer)"
     assert len(fake.chat_requests) == 7  # none judged twice
     assert judge_q.get_run(db, jr)["status"] == "done" and judge_q.get_run(db, jr)["stop_reason"] is None
+
+
+def test_an_unreadable_line_in_a_batch_output_file_leaves_a_failed_judgement_not_a_gap(lab):
+    from core.quality.judge_batch import JudgeBatch
+
+    db, p = lab["db"], lab
+    settings = JudgeSettings(mode="batch")
+    started = start_judge_run(db, p["project_id"], p["v"], p["connection_id"], MODEL, [1], settings)
+    runner = JudgeBatch(db, started["judge_run_id"])
+    lines = runner.request_lines()[:2]
+    batch_id = batch_q.create_batch(db, started["judge_run_id"], lines, 0.0)
+    answer = {
+        "choices": [{"message": {"content": json.dumps(GOOD)}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 5},
+    }
+    good = {"custom_id": lines[0]["custom_id"], "response": {"status_code": 200, "body": answer}}
+    text = json.dumps(good) + "\n" + '{"custom_id": "' + lines[1]["custom_id"] + '", "response": {"status_co\n'
+    assert runner.ingest(batch_id, text) == (1, 1)
+    rows = {g["observation_id"]: g for g in judge_q.judgements(db, started["judge_run_id"])}
+    assert rows[lines[0]["observation_id"]]["verdict"] == "correct"
+    cut = rows[lines[1]["observation_id"]]
+    assert cut["status"] == "error" and "without an answer for this request" in cut["error"]
+    assert runner.ingest(batch_id, text) == (1, 1) and judge_q.counts(db, started["judge_run_id"])["judged"] == 2
