@@ -120,3 +120,32 @@ def test_the_random_sample_never_shows_the_judge_and_the_pre_annotated_one_does(
     caption.wait_for()
     text = caption.inner_text()
     assert f"#{p['random']}" in text and f"pre-annotated samples (#{p['pre']}" in text
+
+
+def test_the_sample_kind_migration_keeps_existing_suspicious_samples(tmp_path):
+    import sqlite_utils
+
+    from db.migrations import GROUPS
+    from db.migrations import quality as quality_migrations
+
+    path = tmp_path / "before.db"
+    before = sqlite_utils.Database(path)
+    for group in GROUPS:  # a database from before m005
+        if group is quality_migrations.migrations:
+            partial = sqlite_utils.Migrations(group.name)
+            partial._migrations = [m for m in group._migrations if m.name != "m005_preannotated_samples"]
+            partial.apply(before)
+        else:
+            group.apply(before)
+    before.execute("INSERT INTO projects (id, name, created_utc, updated_utc) VALUES (1, 'Old', 'x', 'x')")
+    sample_id = sample_q.insert_sample(before, 1, "Suspicious first", 0, [1], {}, {"kind": "suspicious"})
+    q.set_sample_kind(before, sample_id, "suspicious", {"quality_report_id": 3})
+    before.conn.commit()
+    before.conn.close()
+
+    db = connect(path)  # applies m005
+    assert q.sample_kinds(db, 1) == {sample_id: "suspicious"}
+    other = sample_q.insert_sample(db, 1, "Pre", 0, [1], {}, {"kind": "pre-annotated"})
+    q.set_sample_kind(db, other, "pre-annotated", {"judge_run_id": 1})
+    assert q.sample_kinds(db, 1) == {sample_id: "suspicious", other: "pre-annotated"}
+    assert not preannotated.allowed(db, 1)  # off unless turned on
