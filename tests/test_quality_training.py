@@ -228,3 +228,16 @@ def test_each_experiment_is_plotted_with_the_check_of_its_own_synthetic_runs(db)
     frame = view.fidelity_relation(db, results)
     run_1 = frame[frame["experiment"] == "From run 1"]
     assert set(run_1["separability_auc"]) == {0.55} and set(run_1["quality_check"]) == {both}
+    # What the Results page says about it.
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "results.py"), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    at.run()
+    at.session_state["results_tab"] = "Synthetic data"
+    at.run()
+    assert not at.exception, at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert f"own synthetic runs (From run 1: check {both}; From run 2: check {second})" in captions
