@@ -342,11 +342,16 @@ def generate(d: Driver, cfg: Config, rare: list[str], all_labels: list[str]) -> 
     for _ in range(round((1.0 - cfg.temperature) / 0.1)):
         slider.press("ArrowLeft")
     d.idle()
-    d.fill("Run title (optional)", f"SmolLM2 · rarest labels {', '.join(rare)}")
+    # The "bring your own synthetic data" panel below has a field of the same name.
+    title = page.get_by_role("textbox", name="Run title (optional)").first
+    title.fill(f"SmolLM2 · rarest labels {', '.join(rare)}")
+    title.press("Tab")
+    d.idle()
     calls = len(rare) * -(-cfg.per_label // cfg.per_call)
     expect(page.get_by_text(f"{calls} calls for {len(rare) * cfg.per_label} observations")).to_be_visible()
     d.shot("3_generate_plan")
     page.get_by_role("button", name="Start run").click()
+    page.get_by_role("button", name="Confirm and start").click()
     expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible(timeout=60_000)
     page.get_by_role("tab", name="Runs").click()
     expect(page.get_by_text(re.compile(r"Status: (done|failed|cancelled)"))).to_be_visible(timeout=1_800_000)

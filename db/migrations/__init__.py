@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-from db.migrations import core, generation, quality, review, sharing, studies, training
+from db.migrations import bundles, core, generation, quality, review, sharing, studies, training
 
 GROUPS: list[Migrations] = [
     core.core,
@@ -19,6 +19,7 @@ GROUPS: list[Migrations] = [
     studies.migrations,
     sharing.migrations,
     quality.migrations,
+    bundles.migrations,
 ]
 
 
