@@ -16,7 +16,9 @@ Starts its own `streamlit run app.py` on a free 127.0.0.1 port with a fresh data
 
 Writes screenshots (PNG), deltas.csv, results_report.html, study.md and the server log to the output folder.
 `--quick` runs a tiny version (one seed, a few observations, a fraction of an epoch) to check the script;
-`--record-only` rewrites study.md from the run.json an earlier run left in the output folder.
+`--record-only` rewrites study.md from the run.json an earlier run left in the output folder;
+`--bundle FILE` exports the study's project from that run's database as a study bundle, with the command, the
+settings and the date in its manifest (the example study in assets/example/ is made this way).
 """
 
 from __future__ import annotations
@@ -530,6 +532,34 @@ def stored_facts(out: Path) -> dict:
     return {"jobs": jobs, "synthetic": {r["labels_json"]: r["n"] for r in synthetic}, "examples": examples}
 
 
+def export_bundle(out: Path, target: Path) -> dict:
+    """The finished study's project as a study bundle whose manifest says how it was made."""
+    from core.bundles.export import export_project
+    from db import connect
+
+    saved = json.loads((out / "run.json").read_text())
+    cfg = saved["config"]
+    db = connect(out / "studio.db")
+    try:
+        pid = db.execute("SELECT id FROM projects WHERE name = ?", [PROJECT]).fetchone()[0]
+        made = db.execute("SELECT max(finished_utc) FROM jobs WHERE project_id = ?", [pid]).fetchone()[0]
+        total = next((st["seconds"] for st in saved["steps"] if st["name"] == "total"), None)
+        about = {
+            "example": True,
+            "command": "python -m bench.study" + (" --quick" if cfg["quick"] else ""),
+            "made_utc": made,
+            "summary": f"{saved['data']['rows']:,} HoC sentences, {len(saved['answers'])} scripted review answers, "
+            f"{3 * len(cfg['seeds'])} training runs; {total / 60:.0f} minutes on 2 shared CPU cores"
+            if total
+            else "",
+            "settings": {k: v for k, v in cfg.items() if k != "quick"},
+        }
+        manifest = export_project(db, pid, target, about=about)
+    finally:
+        db.conn.close()
+    return manifest
+
+
 def per_run_f1(facts: dict) -> dict[str, list[float]]:
     """Each experiment's per-seed test macro-F1 (tuned thresholds), read from its jobs' result messages."""
     out: dict[str, list[float]] = {}
@@ -726,9 +756,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--record-only", action="store_true", help="rewrite study.md from the run.json of an earlier run in --out"
     )
+    parser.add_argument("--bundle", type=Path, help="export the study in --out as this study bundle (.zip)")
     args = parser.parse_args(argv)
     cfg = Config.for_mode(args.quick)
     out = args.out.resolve()
+    if args.bundle:
+        manifest = export_bundle(out, args.bundle.resolve())
+        size = args.bundle.stat().st_size / 1e6
+        print(f"study: wrote {args.bundle} ({size:.1f} MB, {manifest['tables']['observations']['rows']} observations)")
+        return 0
     if args.record_only:
         saved = json.loads((out / "run.json").read_text())
         steps = [Step(**st) for st in saved["steps"]]

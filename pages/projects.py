@@ -25,6 +25,7 @@ from db.projects import (
     replace_rubric,
     update_details,
 )
+from ui.bundles import example_box, export_box, import_box
 from ui.common import db, ensure_shell
 
 ensure_shell()
@@ -107,7 +108,16 @@ if flash := st.session_state.pop("projects_flash", None):
 project_id = st.session_state.get("project_id")
 project = get_project(db(), project_id) if project_id else None
 
-edit_tab, create_tab = st.tabs([f"Edit · {project.name}" if project else "Edit", "New project"])
+edit_tab, create_tab, bundle_tab = st.tabs(
+    [f"Edit · {project.name}" if project else "Edit", "New project", "Study bundles"]
+)
+
+with bundle_tab:
+    example_box(switch_to)
+    st.divider()
+    import_box(switch_to)
+    st.divider()
+    export_box(project)
 
 with create_tab:
     label_file = st.file_uploader(
