@@ -137,3 +137,15 @@ def imported_from(db, project_id: int) -> dict | None:
         [project_id],
     ).fetchone()
     return {"filename": row[0], "manifest_json": row[1], "created_utc": row[2]} if row else None
+
+
+def model_dirs_of(db, run_ids: list[int]) -> dict[int, str]:
+    marks = ", ".join("?" for _ in run_ids) or "NULL"
+    rows = db.execute(
+        f"SELECT id, model_dir FROM main.training_runs WHERE id IN ({marks}) AND model_dir IS NOT NULL", run_ids
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def set_model_dir(db, run_id: int, folder: str) -> None:
+    db.execute("UPDATE main.training_runs SET model_dir = ? WHERE id = ?", [folder, run_id])

@@ -287,3 +287,26 @@ def test_every_table_is_carried_or_left_out_with_a_reason(db):
         for target in list(table.refs.values()) + [t for p in table.json_ids.values() for t in p.values()]:
             assert target in spec.BY_NAME, f"{table.name} points at {target}, which is not carried"
         seen.add(table.name)
+
+
+def test_models_travel_only_when_asked(full_study, tmp_path):
+    db, project = full_study["db"], full_study["project"]
+    folder = tmp_path / "models" / "run-seed1"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"hidden_size": 8}')
+    (seed1,) = db.execute("SELECT id FROM training_runs WHERE project_id = ? AND seed = 1", [project.id]).fetchone()
+    db.execute("UPDATE training_runs SET model_dir = ? WHERE id = ?", [str(folder), seed1])
+
+    plain_path, with_models = tmp_path / "plain.zip", tmp_path / "models.zip"
+    export_project(db, project.id, plain_path)
+    manifest = export_project(db, project.id, with_models, models=True)
+    with zipfile.ZipFile(plain_path) as zf:
+        assert not [n for n in zf.namelist() if n.startswith("models/")]
+    assert manifest["models_included"] and f"models/{seed1}/config.json" in manifest["members"]
+
+    done = import_bundle(db, with_models)
+    dirs = dict(db.execute("SELECT seed, model_dir FROM training_runs WHERE project_id = ?", [done.project_id]))
+    assert dirs[2] is None  # its folder did not exist here
+    new_folder = Path(dirs[1])
+    assert new_folder.parent == db_file(db).parent / "models" and new_folder.name.startswith("run-")
+    assert (new_folder / "config.json").read_text() == '{"hidden_size": 8}'

@@ -33,16 +33,17 @@ def export_box(project: Project | None) -> None:
     st.markdown(
         "**Export study bundle** — the project as one file: data, splits, prompts, runs and their call "
         "log, reviews, quality checks and training results. API keys never travel (only the names of "
-        "their variables); invites and sign-ins stay here. Trained models are not included."
+        "their variables); invites and sign-ins stay here."
     )
     if project is None:
         st.info("Choose a project first.")
         return
+    models = st.checkbox("Include trained models (large: each run's model folder)", key="bundle_models")
     if st.button(f"Export study bundle of {project.name!r}", key="bundle_export"):
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / _file_name(project)
-                manifest = export_project(db(), project.id, path)
+                manifest = export_project(db(), project.id, path, models=models)
                 st.session_state["bundle_ready"] = (project.id, path.name, path.read_bytes(), manifest)
         except BundleError as exc:
             st.error(plain(exc))

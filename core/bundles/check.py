@@ -23,7 +23,7 @@ from db import bundles as q
 @dataclass
 class OpenedBundle:
     manifest: dict
-    data: Path  # the extracted study.sqlite, checked against its SHA-256
+    data: Path  # the extracted study.sqlite, checked against its SHA-256 (model folders beside it)
 
 
 def open_bundle(source: Path, workdir: Path) -> OpenedBundle:
@@ -45,9 +45,13 @@ def open_bundle(source: Path, workdir: Path) -> OpenedBundle:
             raise BundleError(f"{name}: member {missing[0]} is missing from the file.")
         if extra := sorted(present - set(members)):
             raise BundleError(f"{name}: member {extra[0]} is not in the manifest; the file was changed.")
-        data = Path(workdir) / DATA_MEMBER
-        _extract_checked(zf, DATA_MEMBER, members[DATA_MEMBER], data, name)
-    return OpenedBundle(manifest, data)
+        for member, expected in members.items():
+            target = (Path(workdir) / member).resolve()
+            if Path(workdir).resolve() not in target.parents:
+                raise BundleError(f"{name}: member {member} points outside the bundle.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _extract_checked(zf, member, expected, target, name)
+    return OpenedBundle(manifest, Path(workdir) / DATA_MEMBER)
 
 
 def _manifest(zf: zipfile.ZipFile, name: str) -> dict:

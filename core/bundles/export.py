@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from core.bundles.ids import json_ids
+from core.bundles.models import pack as pack_models
 from core.bundles.spec import APP, BY_NAME, CONN, FORMAT, FORMAT_VERSION, TABLES, Table
 from db import bundles as q
 from db.connection import now_utc
@@ -35,9 +36,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_project(db, project_id: int, target: Path, about: dict | None = None) -> dict:
+def export_project(db, project_id: int, target: Path, about: dict | None = None, models: bool = False) -> dict:
     """Write the project's bundle to `target` (a .zip); return its manifest. `about` is kept in the manifest
-    as it is (how the study was made). Refused while a job of the project is queued or running."""
+    as it is (how the study was made); `models` adds the trained models' folders. Refused while a job of the
+    project is queued or running."""
     project = get_project(db, project_id)
     if project is None:
         raise BundleError(f"There is no project {project_id}.")
@@ -60,13 +62,15 @@ def export_project(db, project_id: int, target: Path, about: dict | None = None)
             "migrations": q.migrations_applied(db),
             "tables": {name: {"rows": counts[name], "columns": columns[name]} for name in counts},
             "members": members,
-            "models_included": False,
+            "models_included": models,
             "about": about or {},
         }
         partial = target.with_name(target.name + ".partial")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-            zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
             zf.write(data, DATA_MEMBER)
+            if models:
+                members.update(pack_models(db, zf, _bundled_ids(db, data, "training_runs")))
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         partial.replace(target)  # a half-written bundle never carries the final name
     return manifest
 
@@ -125,17 +129,21 @@ def _used_ids(db, shared: str) -> set[int]:
     return used
 
 
+def _bundled_ids(db, data: Path, table: str) -> set[int]:
+    q.attach(db, data)
+    try:
+        return q.ids(db, table, "id")
+    finally:
+        q.detach(db)
+
+
 def _refuse_keys(db, data: Path, counts: dict[str, int]) -> None:
     """Connections travel with the names of their key variables only; make sure no key's value is in the file."""
     from core.generation.connections import get_connection, resolve_api_key
 
     if not counts.get(CONN):
         return
-    q.attach(db, data)
-    try:
-        ids = q.ids(db, CONN, "id")
-    finally:
-        q.detach(db)
+    ids = _bundled_ids(db, data, CONN)
     blob = data.read_bytes()
     for conn_id in ids:
         try:

@@ -9,6 +9,7 @@ equal one here (same name, kind and address) or added, with its key's variable n
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from core.bundles.check import check_database, check_schema, open_bundle
 from core.bundles.export import BundleError
 from core.bundles.ids import IdMap, TableIds
+from core.bundles.models import place as place_models
 from core.bundles.spec import BY_NAME, TABLES, Table
 from db import bundles as q
 from db.connection import now_utc
@@ -40,18 +42,22 @@ def import_bundle(db, source: Path, filename: str | None = None) -> Imported:
             check_database(db, name)
             copy = check_schema(db, opened.manifest, name)
             db.execute("BEGIN IMMEDIATE")
+            placed = []
             try:
-                result = _write(db, copy, opened.manifest, name)
+                result, ids = _write(db, copy, opened.manifest, name)
+                placed = place_models(db, opened.data.parent, lambda old: ids.new("training_runs", old))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
+                for folder in placed:
+                    shutil.rmtree(folder, ignore_errors=True)
                 raise
         finally:
             q.detach(db)
     return result
 
 
-def _write(db, copy: dict[str, list[str]], manifest: dict, name: str) -> Imported:
+def _write(db, copy: dict[str, list[str]], manifest: dict, name: str) -> tuple[Imported, IdMap]:
     ids = _plan_ids(db, copy)
     conn = db.conn
     conn.create_function("bundle_id", 2, lambda t, old: ids.new(t, old), deterministic=True)
@@ -80,7 +86,7 @@ def _write(db, copy: dict[str, list[str]], manifest: dict, name: str) -> Importe
             ) from None
     project_id = ids.new("projects", project["id"])
     q.record_import(db, project_id, name, json.dumps(manifest, ensure_ascii=False), now_utc())
-    return Imported(project_id, new_name, rows, manifest)
+    return Imported(project_id, new_name, rows, manifest), ids
 
 
 def _plan_ids(db, copy: dict[str, list[str]]) -> IdMap:
