@@ -48,7 +48,7 @@ def test_load_example_study_and_every_page_shows_it_with_its_note(studio_server,
 
     not_a_bundle = tmp_path / "observations.zip"
     not_a_bundle.write_text("text,labels\nhello,A2\n")
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(not_a_bundle))
+    page.locator('input[type=file][accept*=".zip"]').set_input_files(str(not_a_bundle))
     wait_idle(page)
     page.get_by_role("button", name="Import study bundle").click()
     expect(page.get_by_text("observations.zip is not a study bundle: it is not a zip file")).to_be_visible()
@@ -66,17 +66,24 @@ def test_load_example_study_and_every_page_shows_it_with_its_note(studio_server,
 
     _open(page, "Review")
     expect(page.get_by_text("Example study: one run of")).to_be_visible()
-    page.get_by_role("button", name="Summary").click()
+    page.locator(".st-key-rv_view").get_by_text("Summary", exact=True).click()
     wait_idle(page)
-    expect(page.get_by_text(re.compile(r"Label accuracy", re.I)).first).to_be_visible()
+    answers = page.get_by_test_id("stMetric").filter(has_text="Answers (synthetic items)")
+    expect(answers).to_contain_text(str(manifest["tables"]["reviews"]["rows"]))
+    expect(page.get_by_test_id("stMetric").filter(has_text="Label accuracy (share correct)")).to_contain_text("%")
     _shot(page, "review")
 
     _open(page, "Train")
     expect(page.get_by_text("Example study: one run of")).to_be_visible()
     page.get_by_role("tab", name="Experiments and runs").click()
     wait_idle(page)
-    for name in ("Baseline (real 10%)", "Augmented (all synthetic)", "Augmented (rejected dropped)"):
-        expect(page.get_by_text(name).first).to_be_visible()
+    experiments = "Baseline \\(real 10%\\)|Augmented \\(all synthetic\\)|Augmented \\(rejected dropped\\)"
+    expect(page.get_by_role("combobox", name="Run", exact=True)).to_have_value(
+        re.compile(rf"#\d+ · ({experiments}) · seed 13")
+    )
+    expect(page.get_by_test_id("stMetric").filter(has_text="Test macro-F1 (0.5)")).to_contain_text(
+        re.compile(r"0\.\d{3}")
+    )
     _shot(page, "train")
 
     _open(page, "Results")

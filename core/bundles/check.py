@@ -26,9 +26,9 @@ class OpenedBundle:
     data: Path  # the extracted study.sqlite, checked against its SHA-256 (model folders beside it)
 
 
-def open_bundle(source: Path, workdir: Path) -> OpenedBundle:
-    """Read and verify the bundle at `source`, extracting its data into `workdir`."""
-    name = Path(source).name
+def open_bundle(source: Path, workdir: Path, name: str | None = None) -> OpenedBundle:
+    """Read and verify the bundle at `source` (`name`: how messages call it), extracting it into `workdir`."""
+    name = name or Path(source).name
     try:
         zf = zipfile.ZipFile(source)
     except zipfile.BadZipFile:

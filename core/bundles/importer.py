@@ -36,7 +36,7 @@ def import_bundle(db, source: Path, filename: str | None = None) -> Imported:
     """Read, check and import the bundle at `source` (`filename` is how messages name it)."""
     name = filename or Path(source).name
     with tempfile.TemporaryDirectory(prefix="bundle-in-") as tmp:
-        opened = open_bundle(source, Path(tmp))
+        opened = open_bundle(source, Path(tmp), name)
         q.attach(db, opened.data)
         try:
             check_database(db, name)
