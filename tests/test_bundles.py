@@ -4,6 +4,7 @@ travels; and every table of the schema is either carried or left out with a reas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import zipfile
@@ -310,3 +311,47 @@ def test_models_travel_only_when_asked(full_study, tmp_path):
     new_folder = Path(dirs[1])
     assert new_folder.parent == db_file(db).parent / "models" and new_folder.name.startswith("run-")
     assert (new_folder / "config.json").read_text() == '{"hidden_size": 8}'
+
+
+def _rebuild(src: Path, dst: Path, tmp: Path, sql: str, manifest_change) -> None:
+    """A bundle whose data went through `sql` and whose manifest went through `manifest_change`, hashes redone."""
+    with zipfile.ZipFile(src) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        (tmp / "data.sqlite").write_bytes(zf.read("study.sqlite"))
+    with sqlite3.connect(tmp / "data.sqlite") as con:
+        con.executescript(sql)
+    con.close()
+    manifest_change(manifest)
+    manifest["members"]["study.sqlite"]["sha256"] = hashlib.sha256((tmp / "data.sqlite").read_bytes()).hexdigest()
+    with zipfile.ZipFile(dst, "w") as zf:
+        zf.writestr("manifest.json", json.dumps(manifest))
+        zf.write(tmp / "data.sqlite", "study.sqlite")
+
+
+def test_a_bundle_from_an_older_app_imports_and_one_with_unknown_columns_does_not(full_study, tmp_path):
+    db = full_study["db"]
+    good = tmp_path / "study.zip"
+    export_project(db, full_study["project"].id, good)
+
+    def older(manifest):  # an app whose runs had no stop reason yet and that knew no bundle migration
+        manifest["migrations"] = [m for m in manifest["migrations"] if "bundles" not in m]
+
+    old = tmp_path / "old.zip"
+    _rebuild(good, old, tmp_path, "ALTER TABLE generation_runs DROP COLUMN stop_reason;", older)
+    done = import_bundle(db, old)
+    assert db.execute("SELECT count(*) FROM generation_runs WHERE project_id = ?", [done.project_id]).fetchone()[0] == 1
+
+    strange = tmp_path / "strange.zip"
+    _rebuild(good, strange, tmp_path, "ALTER TABLE reviews ADD COLUMN mood TEXT;", lambda m: None)
+    before = counts(db)
+    with pytest.raises(BundleError, match="table reviews has column mood, which this app does not have"):
+        import_bundle(db, strange)
+    assert counts(db) == before
+
+
+def test_an_export_that_would_hold_a_key_is_refused(full_study, tmp_path):
+    db, project = full_study["db"], full_study["project"]
+    db.execute("UPDATE reviews SET note = ? WHERE id = (SELECT max(id) FROM reviews)", [f"key was {SECRET}"])
+    with pytest.raises(BundleError, match="The API key of connection 'Fake server' appears in the project's data"):
+        export_project(db, project.id, tmp_path / "study.zip")
+    assert not list(tmp_path.glob("study.zip*"))

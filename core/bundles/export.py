@@ -66,14 +66,23 @@ def export_project(db, project_id: int, target: Path, about: dict | None = None,
             "about": about or {},
         }
         partial = target.with_name(target.name + ".partial")
-        # Level 1: a large study compresses to about a third either way; higher levels cost several times the time.
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            zf.write(data, DATA_MEMBER)
-            if models:
-                members.update(pack_models(db, zf, _bundled_ids(db, data, "training_runs")))
-            zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        try:
+            _write_zip(db, partial, data, members, manifest, models)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(target)  # a half-written bundle never carries the final name
     return manifest
+
+
+def _write_zip(db, partial: Path, data: Path, members: dict, manifest: dict, models: bool) -> None:
+    """The data first, then any model folders, then the manifest that lists them all."""
+    # Level 1: a large study compresses to about a third either way; higher levels cost several times the time.
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.write(data, DATA_MEMBER)
+        if models:
+            members.update(pack_models(db, zf, _bundled_ids(db, data, "training_runs")))
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def _copy_project(db, project_id: int, data: Path) -> tuple[dict[str, int], dict[str, list[str]]]:

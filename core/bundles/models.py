@@ -25,10 +25,18 @@ def pack(db, zf: zipfile.ZipFile, run_ids: set[int]) -> dict[str, dict]:
             continue
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             name = f"{PREFIX}{run_id}/{path.relative_to(folder).as_posix()}"
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = _sha256(path)
             zf.write(path, name)
             members[name] = {"sha256": digest, "bytes": path.stat().st_size}
     return members
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def place(db, extracted: Path, run_map) -> list[Path]:
