@@ -355,3 +355,36 @@ def test_an_export_that_would_hold_a_key_is_refused(full_study, tmp_path):
     with pytest.raises(BundleError, match="The API key of connection 'Fake server' appears in the project's data"):
         export_project(db, project.id, tmp_path / "study.zip")
     assert not list(tmp_path.glob("study.zip*"))
+
+
+def test_the_projects_page_exports_a_bundle_and_imports_it_as_a_new_project():
+    from streamlit.testing.v1 import AppTest
+
+    from db import connect
+    from db.projects import list_projects, project_id_by_name
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.session_state["project_id"] = project_id_by_name(connect(), "Hallmarks of Cancer")
+    at.switch_page("pages/projects.py").run()
+    at.button(key="bundle_export").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Bundle ready: ") for s in at.success)
+    blob = at.session_state["bundle_ready"][2]
+    assert blob[:2] == b"PK"
+
+    uploader = next(u for u in at.get("file_uploader") if u.proto.label == "Study bundle (.zip)")
+    uploader.upload("hoc.study.zip", blob, "application/zip").run()
+    at.button(key="bundle_import").click().run()
+    assert not at.exception
+    names = [p["name"] for p in list_projects(connect())]
+    assert "Hallmarks of Cancer (2)" in names
+    assert any("Imported 'Hallmarks of Cancer (2)'" in s.value for s in at.success)
+
+    uploader = next(u for u in at.get("file_uploader") if u.proto.label == "Study bundle (.zip)")
+    uploader.upload("notes.zip", b"not a zip at all", "application/zip").run()
+    at.button(key="bundle_import").click().run()
+    assert [e.value for e in at.error] == [
+        "notes.zip is not a study bundle: it is not a zip file (or it was cut short)."
+    ]
+    assert [p["name"] for p in list_projects(connect())] == names
