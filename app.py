@@ -5,7 +5,6 @@ from pathlib import Path
 import streamlit as st
 
 from ui.access import gate
-from ui.bundles import study_note
 from ui.common import sidebar_project_picker, start_background
 
 # A local image: a Material icon as page_icon makes the browser fetch the favicon from fonts.gstatic.com.
@@ -45,5 +44,4 @@ if access.role == "reviewer":
 
 nav = st.navigation(PAGES)
 sidebar_project_picker()
-study_note()  # an example or imported study says how it was made, on every page
 nav.run()

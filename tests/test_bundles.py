@@ -388,3 +388,24 @@ def test_the_projects_page_exports_a_bundle_and_imports_it_as_a_new_project():
         "notes.zip is not a study bundle: it is not a zip file (or it was cut short)."
     ]
     assert [p["name"] for p in list_projects(connect())] == names
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["data", "prompt_studio", "generate", "call_log", "review", "quality", "train", "results", "projects", "jobs"],
+)
+def test_every_page_of_the_example_study_opens_under_its_note(page):
+    from streamlit.testing.v1 import AppTest
+
+    from core.bundles.example import load_example
+    from db import connect
+
+    loaded = load_example(connect())
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.session_state["project_id"] = loaded.project_id
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    about = loaded.manifest["about"]
+    (note,) = [i.value for i in at.info if i.value.startswith("**Example study**")]
+    assert about["command"] in note and about["made_utc"][:10] in note and "seeds=[13]" in note

@@ -1,5 +1,5 @@
-"""Study bundles on the Projects page (export, import, the example study) and the note an imported study
-shows on every page."""
+"""Study bundles on the Projects page: export, import and the example study (the note an imported study shows
+on every page is `ui.common.study_note`)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.bundles.example import load_example, note
+from core.bundles.example import load_example
 from core.bundles.export import BundleError, export_project
 from core.bundles.importer import import_bundle
 from db.projects import Project
 from ui.common import db, plain
-
-
-def study_note() -> None:
-    """Above every page: how the current project was made when it came from a bundle."""
-    project_id = st.session_state.get("project_id")
-    if project_id:
-        text = note(db(), project_id)
-        if text:
-            st.info(text, icon=":material/science:")
 
 
 def _file_name(project: Project) -> str:

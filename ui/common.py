@@ -8,6 +8,7 @@ import re
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from core.bundles.example import note as bundle_note
 from core.jobs.worker import ensure_worker
 from core.projects.defaults import ensure_default_projects
 from db import connect, db_path
@@ -60,6 +61,16 @@ def ensure_shell(role: str = "researcher") -> None:
         _legacy_run_pending = False
         st.rerun()
     require(role)
+    if role == "researcher":
+        study_note()
+
+
+def study_note() -> None:
+    """Above every page: how the current project was made when it came from a bundle (the example study)."""
+    project_id = st.session_state.get("project_id")
+    text = bundle_note(db(), project_id) if project_id else None
+    if text:
+        st.info(text, icon=":material/science:")
 
 
 def sidebar_project_picker() -> None:
