@@ -261,7 +261,12 @@ with runs_tab:
             m[1].metric("Test macro-F1 (tuned on validation)", f"{shown['test_macro_f1'].get('tuned', 0):.3f}")
             m[2].metric("Device", run["device"] or "—")
             m[3].metric("Train samples/s", f"{run['train_samples_per_s'] or 0:.1f}")
-            st.caption(f"Model saved in `{run['model_dir']}`. Compare runs on the Results page.")
+            saved = (
+                f"Model saved in `{run['model_dir']}`."
+                if run["model_dir"]
+                else "No model on this machine (a study bundle brought the results without it)."
+            )
+            st.caption(f"{saved} Compare runs on the Results page.")
         if shown["points"] or shown["epochs"]:
             st.plotly_chart(loss_curve(shown["points"], shown["epochs"]), width="stretch")
         if shown["epochs"]:
