@@ -15,9 +15,11 @@ from pathlib import Path
 
 from core.bundles.ids import json_ids
 from core.bundles.models import pack as pack_models
-from core.bundles.spec import APP, BY_NAME, CONN, FORMAT, FORMAT_VERSION, TABLES, Table
+from core.bundles.spec import APP, BY_NAME, FORMAT, FORMAT_VERSION, TABLES, Table
+from core.generation.connections import from_row, resolve_api_key
 from db import bundles as q
 from db.connection import now_utc
+from db.generation import connections as conn_q
 from db.projects import get_project
 
 DATA_MEMBER = "study.sqlite"
@@ -51,7 +53,7 @@ def export_project(db, project_id: int, target: Path, about: dict | None = None,
     with tempfile.TemporaryDirectory(prefix="bundle-", dir=target.parent) as tmp:
         data = Path(tmp) / DATA_MEMBER
         counts, columns = _copy_project(db, project_id, data)
-        _refuse_keys(db, data, counts)
+        _refuse_keys(db, data)
         members = {DATA_MEMBER: {"sha256": sha256_file(data), "bytes": data.stat().st_size}}
         manifest = {
             "format": FORMAT,
@@ -147,17 +149,13 @@ def _bundled_ids(db, data: Path, table: str) -> set[int]:
         q.detach(db)
 
 
-def _refuse_keys(db, data: Path, counts: dict[str, int]) -> None:
-    """Connections travel with the names of their key variables only; make sure no key's value is in the file."""
-    from core.generation.connections import get_connection, resolve_api_key
-
-    if not counts.get(CONN):
-        return
-    ids = _bundled_ids(db, data, CONN)
+def _refuse_keys(db, data: Path) -> None:
+    """Connections travel with the names of their key variables only; make sure no key of any connection on this
+    machine is in the file (pasted into a note or a prompt, say)."""
     blob = data.read_bytes()
-    for conn_id in ids:
+    for row in conn_q.list_connections(db):
         try:
-            conn = get_connection(db, conn_id)
+            conn = from_row(row)
             if conn.kind == "embedded" or not conn.needs_key:
                 continue
             key = resolve_api_key(conn)
