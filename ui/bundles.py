@@ -44,7 +44,8 @@ def export_box(project: Project | None) -> None:
     if ready and ready[0] == project.id:
         _, name, blob, manifest = ready
         rows = sum(t["rows"] for t in manifest["tables"].values())
-        st.success(f"Bundle ready: {rows:,} rows in {len(manifest['tables'])} tables, {len(blob) / 1e6:.1f} MB.")
+        size = f"{len(blob) / 1e6:.1f} MB" if len(blob) >= 100_000 else f"{len(blob) / 1e3:.0f} kB"
+        st.success(f"Bundle ready: {rows:,} rows in {len(manifest['tables'])} tables, {size}.")
         st.download_button("Download study bundle", blob, file_name=name, mime="application/zip", key="bundle_dl")
 
 
