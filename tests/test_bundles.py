@@ -22,6 +22,7 @@ from core.generation import runs as gen
 from core.jobs.worker import run_job
 from core.review import adjudication, assignment, sampling
 from db import jobs as jobq
+from db import studies as study_q
 from db.projects import get_project
 from db.review import answers as answer_q
 from db.review import samples as sample_q
@@ -69,11 +70,14 @@ def full_study(study, monkeypatch):
         answer_q.insert_review(db, item["id"], ann, {}, "correct", None, "")
         answer_q.insert_review(db, item["id"], ben, {}, "incorrect", ["A3"], "not B1")
     adjudication.record_final(db, project, items[0]["id"], "incorrect", ["A3"], "agree with Ben")
-    _experiment(db, project.id, run_id, [lb.code for lb in project.labels])
+    exp = _experiment(db, project.id, run_id, [lb.code for lb in project.labels])
+    study_id = study_q.create_study(db, project.id, "Grid", {"run_ids": [run_id], "pools": ["all"], "seeds": [1, 2]})
+    study_q.set_baseline(db, study_id, exp)
+    study_q.add_cell(db, study_id, 0, "All · 100%", {"target": {"kind": "all"}, "pool": "all"}, exp)
     return {**study, "run_id": run_id, "sample_id": drawn.sample_id}
 
 
-def _experiment(db, project_id: int, run_id: int, labels: list[str]) -> None:
+def _experiment(db, project_id: int, run_id: int, labels: list[str]) -> int:
     """An augmented experiment of two finished seeds, each with its config, metrics, curve and predictions."""
     config = {"seeds": [1, 2], "data": {"kind": "augmented", "run_ids": [run_id], "review_status": "all"}}
     exp = db.execute(
@@ -104,6 +108,7 @@ def _experiment(db, project_id: int, run_id: int, labels: list[str]) -> None:
                 "INSERT INTO test_predictions (run_id, observation_id, probs_json) VALUES (?, ?, ?)",
                 [run, obs, json.dumps(probs)],
             )
+    return exp
 
 
 def _answers(db, project_id: int) -> list[tuple]:
@@ -159,6 +164,15 @@ def test_a_round_trip_keeps_every_row_and_what_it_points_at(full_study, tmp_path
         assert json.loads(config)["data"]["run_ids"] == [new_run]
     (exp_config,) = db.execute("SELECT config_json FROM experiments WHERE project_id = ?", [new.id]).fetchone()
     assert json.loads(exp_config)["data"]["run_ids"] == [new_run]
+    (plan, baseline) = db.execute(
+        "SELECT plan_json, baseline_experiment_id FROM studies WHERE project_id = ?", [new.id]
+    ).fetchone()
+    assert json.loads(plan)["run_ids"] == [new_run]
+    (new_exp,) = db.execute("SELECT id FROM experiments WHERE project_id = ?", [new.id]).fetchone()
+    assert baseline == new_exp
+    assert db.execute(
+        "SELECT experiment_id FROM study_cells c JOIN studies s ON s.id = c.study_id WHERE s.project_id = ?", [new.id]
+    ).fetchall() == [(new_exp,)]
     # synthetic observations keep their run, cell and call, each now the new project's
     stray = db.execute(
         "SELECT count(*) FROM observations o LEFT JOIN llm_calls c ON c.id = o.call_id"
@@ -392,7 +406,20 @@ def test_the_projects_page_exports_a_bundle_and_imports_it_as_a_new_project():
 
 @pytest.mark.parametrize(
     "page",
-    ["data", "prompt_studio", "generate", "call_log", "review", "quality", "train", "results", "projects", "jobs"],
+    [
+        "data",
+        "prompt_studio",
+        "generate",
+        "call_log",
+        "review",
+        "quality",
+        "train",
+        "study_planner",
+        "study_outcome",
+        "results",
+        "projects",
+        "jobs",
+    ],
 )
 def test_every_page_of_the_example_study_opens_under_its_note(page):
     from streamlit.testing.v1 import AppTest

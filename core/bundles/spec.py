@@ -192,6 +192,14 @@ TABLES: list[Table] = [
     Table(
         "test_predictions", ("run_id", "training_runs"), key=None, refs={"observation_id": OBS}, plain=("probs_json",)
     ),
+    Table(
+        "studies",
+        ("project_id", "projects"),
+        refs={"baseline_experiment_id": "experiments"},
+        json_ids={"plan_json": {"run_ids.*": RUNS}},
+    ),
+    # params_json: the cell's target, amount and pool (label codes and numbers only)
+    Table("study_cells", ("study_id", "studies"), refs={"experiment_id": "experiments"}, plain=("params_json",)),
 ]
 
 EXCLUDED: dict[str, str] = {
