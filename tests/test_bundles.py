@@ -288,6 +288,7 @@ def test_every_table_is_carried_or_left_out_with_a_reason(db):
         classified = (
             {table.key}
             | set(table.refs)
+            | set(table.former_ids)
             | set(table.json_ids)
             | set(table.text_ids)
             | set(table.cleared)
@@ -436,3 +437,26 @@ def test_every_page_of_the_example_study_opens_under_its_note(page):
     about = loaded.manifest["about"]
     (note,) = [i.value for i in at.info if i.value.startswith("**Example study**")]
     assert about["command"] in note and about["made_utc"][:10] in note and "seeds=[13]" in note
+
+
+def test_ids_inside_json_and_text_keys_are_renumbered_and_unknown_ones_are_not_invented():
+    from core.bundles.ids import IdMap, TableIds
+
+    ids = IdMap()
+    ids.tables["judge_runs"] = TableIds(offset=10, present={2})
+    ids.tables[spec.OBS] = TableIds(offset=100, present={345})
+    ids.tables[spec.CONN] = TableIds(mapping={1: 7})
+    ids.tables[spec.RUNS] = TableIds(offset=5, present={3})
+    assert ids.text("judge2-obs345-try1-1", spec.JUDGE_KEY) == "judge12-obs445-try1-1"
+    assert ids.text("judge2-obs999-try1-1", spec.JUDGE_KEY) == "judge12-obs999-try1-1"
+    config = json.dumps({"connections": {"1": {"id": 1, "name": "x"}}, "concurrency": {"1": 4}, "seed": 3})
+    paths = spec.BY_NAME[spec.RUNS].json_ids["config_json"]
+    assert json.loads(ids.json(config, paths)) == {
+        "connections": {"7": {"id": 7, "name": "x"}},
+        "concurrency": {"7": 4},
+        "seed": 3,
+    }
+    training = json.dumps({"data": {"run_ids": [3, 4], "judge_run_id": 2, "quality_report_id": None}})
+    ids.tables["quality_reports"] = TableIds(offset=1, present=set())
+    got = json.loads(ids.json(training, spec.TRAINING_CONFIG))
+    assert got == {"data": {"run_ids": [8, None], "judge_run_id": 12, "quality_report_id": None}}

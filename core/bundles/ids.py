@@ -50,10 +50,12 @@ class IdMap:
         if value is None:
             return None
         for prefix, table in prefixes.items():
-            value = re.sub(
-                rf"\b{re.escape(prefix)}(\d+)", lambda m, p=prefix, t=table: f"{p}{self.new(t, m.group(1))}", value
-            )
+            value = re.sub(rf"\b{re.escape(prefix)}(\d+)", lambda m, p=prefix, t=table: p + self._number(t, m), value)
         return value
+
+    def _number(self, table: str, match: re.Match) -> str:
+        new = self.new(table, match.group(1))
+        return match.group(1) if new is None else str(new)  # a key keeps a number the bundle cannot renumber
 
 
 def _remap(value, parts: list[str], new):

@@ -133,6 +133,8 @@ def _expressions(table: Table, cols: list[str], ids: IdMap) -> tuple[list[str], 
             exprs.append(f"{c} + {ids.tables[table.owner[1]].offset}")
         elif col in table.refs:
             exprs.append(_ref(c, table.refs[col], ids))
+        elif col in table.former_ids:
+            exprs.append(f"{c} + {ids.tables[table.former_ids[col]].offset}")
         elif col in table.json_ids:
             exprs.append(f"bundle_json('{table.name}.{col}', {c})")
         elif col in table.text_ids:

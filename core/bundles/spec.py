@@ -28,6 +28,8 @@ class Table:
     refs: dict[str, str] = field(default_factory=dict)  # column -> table whose id it holds
     json_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {path: table}
     text_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {prefix: table}, e.g. run12-cell3
+    # column -> table: ids a row had in that table and may no longer have (a replaced judgement), renumbered alike
+    former_ids: dict[str, str] = field(default_factory=dict)
     cleared: tuple[str, ...] = ()  # machine-local columns written as NULL (job ids, model folders, privacy ack)
     plain: tuple[str, ...] = ()  # columns named *_id / *_json that hold no id of ours
     shared: bool = False  # not owned by the project: matched to an equal row on import, or added
@@ -36,6 +38,7 @@ class Table:
 RUNS = "generation_runs"
 OBS = "observations"
 CONN = "llm_connections"
+JUDGE_KEY = {"judge": "judge_runs", "obs": OBS}  # a judge batch line: judge12-obs345-try1-1
 TRAINING_CONFIG = {
     "data.run_ids.*": RUNS,
     "data.quality_report_id": "quality_reports",
@@ -170,8 +173,31 @@ TABLES: list[Table] = [
         "judgements",
         ("judge_run_id", "judge_runs"),
         refs={"observation_id": OBS, "template_version_id": "template_versions"},
+        text_ids={"batch_custom_id": JUDGE_KEY},
         plain=("messages_json", "scores_json", "suggested_labels_json"),
     ),
+    Table(
+        "judgement_attempts",
+        ("judge_run_id", "judge_runs"),
+        refs={"observation_id": OBS, "template_version_id": "template_versions"},
+        former_ids={"judgement_id": "judgements"},
+        text_ids={"batch_custom_id": JUDGE_KEY},
+        plain=("messages_json",),
+    ),
+    Table(
+        "judge_batches",
+        ("judge_run_id", "judge_runs"),
+        plain=("provider_batch_id", "input_file_id", "output_file_id", "error_file_id"),
+    ),
+    Table(
+        "judge_batch_requests",
+        ("judge_run_id", "judge_runs"),
+        key=None,
+        refs={"batch_id": "judge_batches", "observation_id": OBS},
+        text_ids={"custom_id": JUDGE_KEY},
+        plain=("body_json",),
+    ),
+    Table("quality_settings", ("project_id", "projects"), key=None),
     Table(
         "sample_kinds",
         ("sample_id", "review_samples"),
