@@ -456,6 +456,8 @@ def test_ids_inside_json_and_text_keys_are_renumbered_and_unknown_ones_are_not_i
         "concurrency": {"7": 4},
         "seed": 3,
     }
+    relabelled = json.dumps({"mode": "imported", "relabels_run": 3})
+    assert json.loads(ids.json(relabelled, paths)) == {"mode": "imported", "relabels_run": 8}
     training = json.dumps({"data": {"run_ids": [3, 4], "judge_run_id": 2, "quality_report_id": None}})
     ids.tables["quality_reports"] = TableIds(offset=1, present=set())
     got = json.loads(ids.json(training, spec.TRAINING_CONFIG))

@@ -61,7 +61,12 @@ TABLES: list[Table] = [
         refs={"template_version_id": "template_versions"},
         json_ids={
             "models_json": {"*.connection_id": CONN},
-            "config_json": {"connections.{key}": CONN, "connections.*.id": CONN, "concurrency.{key}": CONN},
+            "config_json": {
+                "connections.{key}": CONN,
+                "connections.*.id": CONN,
+                "concurrency.{key}": CONN,
+                "relabels_run": RUNS,  # an imported relabelled copy names the run it relabels
+            },
         },
         cleared=("job_id",),
         plain=("plan_json",),
