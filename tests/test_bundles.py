@@ -274,6 +274,28 @@ def test_a_cut_short_file_or_another_file_is_refused_with_nothing_written(full_s
     assert counts(db) == before
 
 
+def test_a_small_file_that_would_unpack_to_too_much_is_refused_before_unpacking(full_study, tmp_path, monkeypatch):
+    import zipfile
+
+    db = full_study["db"]
+    good = tmp_path / "study.zip"
+    export_project(db, full_study["project"].id, good)
+    with zipfile.ZipFile(good) as zf:
+        manifest = zf.read("manifest.json")
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", manifest)
+        with zf.open("study.sqlite", "w") as out:
+            for _ in range(160):
+                out.write(bytes(2**20))  # 160 MB of zeros: a few hundred kB in the zip
+    assert bomb.stat().st_size < 2 * 2**20
+    monkeypatch.setenv("STUDIO_BUNDLE_MAX_GB", "0.1")
+    before = counts(db)
+    with pytest.raises(BundleError, match=r"bomb.zip would unpack to 0.2 GB, more than the 0.1 GB allowed"):
+        import_bundle(db, bomb)
+    assert counts(db) == before
+
+
 def test_every_table_is_carried_or_left_out_with_a_reason(db):
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     declared = set(spec.BY_NAME)

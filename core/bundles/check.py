@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
 import zipfile
 import zlib
@@ -18,6 +20,14 @@ from pathlib import Path
 from core.bundles.export import DATA_MEMBER, MANIFEST, BundleError
 from core.bundles.spec import BY_NAME, FORMAT, FORMAT_VERSION
 from db import bundles as q
+
+MAX_MANIFEST_BYTES = 50 * 2**20
+
+
+def max_unpacked_bytes() -> int:
+    """The most a bundle may unpack to (`STUDIO_BUNDLE_MAX_GB`, default 20): a small file that unpacks to
+    terabytes (a zip bomb) is refused before anything is written."""
+    return int(float(os.environ.get("STUDIO_BUNDLE_MAX_GB", "20")) * 2**30)
 
 
 @dataclass
@@ -45,6 +55,7 @@ def open_bundle(source: Path, workdir: Path, name: str | None = None) -> OpenedB
             raise BundleError(f"{name}: member {missing[0]} is missing from the file.")
         if extra := sorted(present - set(members)):
             raise BundleError(f"{name}: member {extra[0]} is not in the manifest; the file was changed.")
+        _check_size(zf, list(members), Path(workdir), name)
         for member, expected in members.items():
             target = (Path(workdir) / member).resolve()
             if Path(workdir).resolve() not in target.parents:
@@ -54,8 +65,27 @@ def open_bundle(source: Path, workdir: Path, name: str | None = None) -> OpenedB
     return OpenedBundle(manifest, Path(workdir) / DATA_MEMBER)
 
 
+def _check_size(zf: zipfile.ZipFile, members: list[str], workdir: Path, name: str) -> None:
+    # A member never unpacks to more than the size its zip header declares (zipfile stops there), so the
+    # declared sizes bound what extraction can write.
+    unpacked = sum(zf.getinfo(m).file_size for m in members)
+    if unpacked > max_unpacked_bytes():
+        raise BundleError(
+            f"{name} would unpack to {unpacked / 2**30:,.1f} GB, more than the {max_unpacked_bytes() / 2**30:,.1f} GB "
+            "allowed (STUDIO_BUNDLE_MAX_GB); nothing was imported."
+        )
+    free = shutil.disk_usage(workdir).free
+    if unpacked > free:
+        raise BundleError(
+            f"{name} would unpack to {unpacked / 2**30:,.2f} GB but only {free / 2**30:,.2f} GB are free where it is "
+            "unpacked; nothing was imported."
+        )
+
+
 def _manifest(zf: zipfile.ZipFile, name: str) -> dict:
     try:
+        if zf.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+            raise BundleError(f"{name}: member {MANIFEST} is implausibly large; it is not a study bundle of this app.")
         raw = zf.read(MANIFEST)
     except KeyError:
         raise BundleError(f"{name} is not a study bundle: it has no {MANIFEST}.") from None
