@@ -9,7 +9,8 @@ importer, a reviewer — 30+ times, each restarted; after every kill the invaria
   once           no cell holds observations of two calls, nor more than it asked for
   training       every training run that ended either has its metrics or failed with a reason
   jobs           at the end every job is done, or failed / cancelled with a reason; the runs are complete;
-                 a failed training run started again finishes with its metrics
+                 a failed training run started again finishes with its metrics; no import's staging
+                 file is left (a killed import's is removed by the next one)
   paid once      the fake server counts usable answers per request seed (the engine derives the seed from
                  the cell and the try); no cell was paid for more than once, except answers the server sent
                  that never reached the call log (the process was killed between the server's answer and
@@ -319,6 +320,8 @@ class Campaign:
                 "a restarted reviewer finishes the sample, each item once", answered == size, f"{answered}/{size}"
             )
         self.never_logged = self.paid_once()
+        left = sorted(p.name for p in self.folder.glob(f"{self.path.name}.import-*"))
+        self.check("no staging file is left once imports are done", not left, str(left))
         jobs = list(self.db.query("SELECT id, status, error FROM jobs"))
         unfinished = [j for j in jobs if j["status"] not in ("done", "failed", "cancelled")]
         self.check("every job ends", not unfinished, str(unfinished[:3]))

@@ -196,3 +196,27 @@ def test_texts_another_import_added_during_staging_are_skipped_at_the_end(db, tm
         "SELECT split, COUNT(*) FROM observations WHERE import_id != ? GROUP BY split", [quick.import_id]
     ).fetchall()
     assert sum(n for _, n in rows) == ROWS - 2 and {s for s, _ in rows} == {"train", "validation", "test"}
+
+
+def test_the_worker_start_removes_what_a_killed_import_left(db, tmp_path):
+    db_path = Path(db.execute("PRAGMA database_list").fetchone()[2])
+    project_id = create_project(db, "Start", labels=[Label("X", "x"), Label("Y", "y")])
+    importer = start_paused_import(db_path, project_id, write_rows(tmp_path / "big.csv", ROWS, "big"), tmp_path / "s")
+    importer.send_signal(signal.SIGKILL)
+    importer.wait()
+    assert len(staging_files(db_path.parent)) == 1
+    started = subprocess.run(
+        [sys.executable, "-m", "core.jobs.worker", "--db", str(db_path), "--parent-pid", str(_dead_pid())],
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert started.returncode == 0
+    assert staging_files(db_path.parent) == []
+    assert visible(db, project_id) == (0, 0)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited: a worker started with it as its parent stops after one pass."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
