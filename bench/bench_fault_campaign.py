@@ -84,7 +84,8 @@ class Campaign:
         self.folder = folder
         self.path = folder / "studio.db"
         self.db = connect(self.path)
-        self.fake = FakeOpenAI(latency_s=0.03, timeout_sleep_s=1.0).start()
+        # 100 ms answers: a job process is often killed with calls in flight, whose answers are paid, never logged.
+        self.fake = FakeOpenAI(latency_s=0.1, timeout_sleep_s=1.0).start()
         self.fake.httpd.handle_error = lambda *_: None  # a client killed mid-request is the point, not news
         self.rng = random.Random(11)
         self.made = self.passed = self.kills = 0
@@ -222,14 +223,15 @@ class Campaign:
         for import_id, rows in db.execute("SELECT id, rows_imported FROM imports WHERE rows_imported IS NOT NULL"):
             stored = db.execute("SELECT COUNT(*) FROM observations WHERE import_id = ?", [import_id]).fetchone()[0]
             self.check("a finished import keeps its rows", stored == rows, f"import {import_id}: {stored}/{rows}")
-        for reviewer_id, acked in self.acked.items():
+        for reviewer_id, acked_so_far in self.acked.items():
+            acked = set(acked_so_far)  # taken before the query: each of these was committed before it ran
             stored = dict(
                 db.execute(
                     "SELECT item_id, COUNT(*) FROM reviews WHERE reviewer_id = ? AND verdict = 'correct' GROUP BY item_id",
                     [reviewer_id],
                 ).fetchall()
             )
-            wrong = [i for i in list(acked) if stored.get(i) != 1]
+            wrong = [i for i in acked if stored.get(i) != 1]
             self.check("an acknowledged answer is stored once", not wrong, f"reviewer {reviewer_id}: {wrong[:5]}")
         training_q.reconcile_runs(db, self.training_project)
         for run_id in self.training_runs:
@@ -249,7 +251,7 @@ class Campaign:
         ):
             seed = json.loads(params_json).get("seed")
             logged[seed] = logged.get(seed, 0) + 1
-        never_logged, twice = 0, []
+        never_logged, twice, uncounted = 0, [], []
         for cell in self.db.query("SELECT * FROM generation_cells"):
             key = cell_key(cell["label_code"], cell["facets_json"], cell["model"], cell["cell_index"])
             config = self.run_configs[cell["run_id"]]
@@ -258,7 +260,10 @@ class Campaign:
             never_logged += sum(max(paid.get(s, 0) - logged.get(s, 0), 0) for s in seeds)
             if recorded > 1:
                 twice.append(cell["id"])
+            if cell["status"] == "done" and recorded == 0:
+                uncounted.append(cell["id"])
         self.check("no cell paid twice (beyond answers never logged)", not twice, str(twice[:5]))
+        self.check("the server counted the answer of every done cell", not uncounted, str(uncounted[:5]))
         return never_logged
 
     # -- the campaign
@@ -285,6 +290,10 @@ class Campaign:
                 continue
             jobs = [c for c in choices if c[0].endswith("job process")]
             kind, pid = self.rng.choice(jobs if jobs and self.rng.random() < 0.5 else choices)
+            if kind == "generation job process":  # mostly with calls in flight: answered, paid, never logged
+                wait_until = time.monotonic() + 2
+                while self.fake.in_flight == 0 and time.monotonic() < wait_until:
+                    time.sleep(0.01)
             os.kill(pid, signal.SIGKILL)
             self.kills += 1
             self.killed[kind] = self.killed.get(kind, 0) + 1
@@ -298,9 +307,11 @@ class Campaign:
         if self.importer.poll() is not None:
             self.start_import()
         self.keep_reviewing()
-        self.keep_training()  # a training run killed last is started again here, and must finish
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
+            training_q.reconcile_runs(self.db, self.training_project)
+            if training_q.get_run(self.db, self.training_runs[-1])["status"] in ("failed", "cancelled"):
+                self.keep_training()  # a training run killed last is started again, as a user would, and must finish
             active = self.db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]
             busy = [p for p in [self.importer, *self.reviewers.values()] if p.poll() is None]
             if not active and not busy:

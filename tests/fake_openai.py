@@ -82,6 +82,7 @@ class FakeOpenAI:
         self.auth_headers: list[str] = []
         self.headers: list[dict[str, str]] = []  # every header of every request, in arrival order
         self.answers_by_seed: dict[int, int] = {}  # seed -> usable answers sent (status 200, no fault)
+        self.in_flight = 0  # chat requests received and not yet answered
         self._once: deque[str] = deque()
         self._lock = threading.Lock()
         self._counter = 0
@@ -392,11 +393,17 @@ def _handler(server: FakeOpenAI):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._send(404, {}, _error(f"No route {self.path}", "not_found"))
             fault = server._next_fault(body)
-            if fault == "timeout":
-                time.sleep(server.timeout_sleep_s)
-            elif server.latency_s:
-                time.sleep(server.latency_s)
-            status, headers, answer = server.completion(body, fault)
+            with server._lock:
+                server.in_flight += 1
+            try:
+                if fault == "timeout":
+                    time.sleep(server.timeout_sleep_s)
+                elif server.latency_s:
+                    time.sleep(server.latency_s)
+                status, headers, answer = server.completion(body, fault)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
             if status == 200 and fault is None and "seed" in body:
                 with server._lock:  # counted as paid once the answer leaves, read or not
                     server.answers_by_seed[body["seed"]] = server.answers_by_seed.get(body["seed"], 0) + 1

@@ -65,6 +65,20 @@ def staging_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.import-*"))
 
 
+@pytest.fixture(autouse=True)
+def no_importer_left():
+    """A test that fails while an importer waits for its signal must not leave that process behind."""
+    yield
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    STARTED.clear()
+
+
+STARTED: list[subprocess.Popen] = []
+
+
 def start_paused_import(db_path: Path, project_id: int, csv_path: Path, signals: Path, duplicates="skip"):
     signals.mkdir()
     proc = subprocess.Popen(
@@ -75,6 +89,7 @@ def start_paused_import(db_path: Path, project_id: int, csv_path: Path, signals:
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(proc)
     deadline = time.monotonic() + 120
     while not (signals / "staging").exists():
         assert proc.poll() is None, proc.stderr.read()
