@@ -294,7 +294,10 @@ class Campaign:
                 wait_until = time.monotonic() + 2
                 while self.fake.in_flight == 0 and time.monotonic() < wait_until:
                     time.sleep(0.01)
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # it finished while the campaign waited for calls in flight
             self.kills += 1
             self.killed[kind] = self.killed.get(kind, 0) + 1
             time.sleep(0.2)
