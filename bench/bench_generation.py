@@ -121,20 +121,19 @@ def bench_4200(base_url: str) -> None:
         db.conn.close()
 
 
-def _raw_chat(base_url: str, body: dict) -> int:
-    req = urllib.request.Request(
-        base_url + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
+def _raw_chat(base_url: str, body: dict, key: str) -> int:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}  # the server takes only its key
+    req = urllib.request.Request(base_url + "/chat/completions", data=json.dumps(body).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=300) as resp:
         return json.loads(resp.read())["usage"]["completion_tokens"]
 
 
-def _raw_tokens_per_s(base_url: str, calls: list[dict]) -> float:
+def _raw_tokens_per_s(base_url: str, calls: list[dict], key: str) -> float:
     """The same requests sent straight to llama.cpp's server, one after another, no app in between."""
     tokens, start = 0, time.perf_counter()
     for call in calls:
         body = {"model": call["model"], "messages": json.loads(call["messages_json"])}
-        tokens += _raw_chat(base_url, body | json.loads(call["params_json"]))
+        tokens += _raw_chat(base_url, body | json.loads(call["params_json"]), key)
     return tokens / (time.perf_counter() - start)
 
 
@@ -145,17 +144,18 @@ def bench_embedded() -> None:
         project, version_id = make_study(db)
         cid = conns.ensure_embedded_connection(db)
         base_url = embedded_llm.ensure_embedded_server(path)  # started (and warmed) outside the timing
+        key = embedded_llm.api_key(path)
         try:
             models = [{"connection_id": cid, "model": embedded_llm.MODEL_ID}]
             plan = planning.Plan(["L0", "L1", "L2"], {"gender": ["girl"]}, models, 3, 3)
             config = planning.RunConfig(temperature=0.7, max_tokens=200, max_attempts=1)
             # Warm the server up (first-request costs) with a request like the run's, outside the timing.
             warm = {"model": embedded_llm.MODEL_ID, "messages": [{"role": "user", "content": "Write 3 sentences."}]}
-            _raw_chat(base_url, warm | {"max_tokens": 40, "response_format": response_format(3, "json_object")})
+            _raw_chat(base_url, warm | {"max_tokens": 40, "response_format": response_format(3, "json_object")}, key)
             engine_seconds, counts = timed_run(db, project, version_id, plan, config, path)
             app_tokens_per_s = counts["tokens_out"] / engine_seconds
             calls = [c for c in call_q.list_calls(db, limit=100) if c["status"] == "ok"]
-            raw_tokens_per_s = _raw_tokens_per_s(base_url, calls)
+            raw_tokens_per_s = _raw_tokens_per_s(base_url, calls, key)
             per_minute = counts["observations"] / engine_seconds * 60
             raw_equivalent = per_minute * raw_tokens_per_s / app_tokens_per_s if app_tokens_per_s else float("nan")
             report(

@@ -32,16 +32,6 @@ def finish_import(db, import_id: int, rows_read: int, rows_imported: int, rows_s
     )
 
 
-def insert_real_rows(db, rows: Iterable[tuple]) -> None:
-    """Insert real observations given as (project_id, split, text, text_key, labels_json, external_id,
-    import_id, created_utc) tuples. Uses executemany so it stays inside the caller's transaction."""
-    db.conn.executemany(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, external_id,"
-        " import_id, created_utc) VALUES (?, 'real', ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-
-
 def import_observation_ids(db, import_id: int) -> list[int]:
     """Ids of one import's observations in insertion order."""
     return [r[0] for r in db.execute("SELECT id FROM observations WHERE import_id = ? ORDER BY id", [import_id])]
@@ -50,16 +40,6 @@ def import_observation_ids(db, import_id: int) -> list[int]:
 def set_splits(db, id_splits: Iterable[tuple[str, int]]) -> None:
     """Set the split of real observations from (split, id) pairs."""
     db.conn.executemany("UPDATE observations SET split = ? WHERE id = ?", id_splits)
-
-
-def merge_labels(db, import_id: int, labels_keys: Iterable[tuple[str, str]]) -> None:
-    """Set the labels of one import's first row of each repeated text from (labels_json, text_key) pairs."""
-    db.conn.executemany(
-        "UPDATE observations SET labels_json = ? WHERE import_id = ? AND text_key = ? AND id = ("
-        " SELECT MIN(id) FROM observations o WHERE o.import_id = observations.import_id"
-        " AND o.text_key = observations.text_key)",
-        [(labels, import_id, key) for labels, key in labels_keys],
-    )
 
 
 def real_text_keys(db, project_id: int) -> dict[str, int]:

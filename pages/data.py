@@ -286,7 +286,12 @@ def import_form() -> None:
     if run.button("Import", type="primary", key=f"{key}-run"):
         try:
             with st.spinner("Importing…"):
-                report = import_file(db(), project.id, source, settings, filename)
+                staged = st.empty()  # rows are staged without locking the database: other work goes on
+
+                def progress(rows: int) -> None:
+                    staged.caption(f"{rows:,} rows read and checked…")
+
+                report = import_file(db(), project.id, source, settings, filename, progress=progress)
         except ImportFailed as exc:
             st.error(f"{exc.problem_count:,} problem(s) found. Nothing was imported.")
             if any("not in the project's label set" in p.message for p in exc.problems):

@@ -31,6 +31,11 @@ GET /v1/batches/{id}, POST /v1/batches/{id}/cancel. A batch runs every line thro
 faults as live calls, `batch_delay_s` after it was created (0: at once); lines whose answer is not 200 go
 to the error file. `batch_fail_ids` (custom ids) fail with a 500 (a partially failed batch).
 
+Paid answers are counted per request `seed` (`answers_by_seed`: seed -> number of answers sent with status
+200 and no fault, whether or not the client was still there to read them). The engine derives each call's
+seed from its cell and try (core.generation.requests.try_seed), so a seed answered twice is one cell's try
+paid twice; `cell_seeds` in bench/bench_fault_campaign.py maps seeds back to cells.
+
 `echo_auth = "..."` refuses every request with 401 and a body that quotes its Authorization header.
 
 `answer` (a function of the request body returning the message text) replaces the observations answer,
@@ -76,6 +81,8 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.auth_headers: list[str] = []
         self.headers: list[dict[str, str]] = []  # every header of every request, in arrival order
+        self.answers_by_seed: dict[int, int] = {}  # seed -> usable answers sent (status 200, no fault)
+        self.in_flight = 0  # chat requests received and not yet answered
         self._once: deque[str] = deque()
         self._lock = threading.Lock()
         self._counter = 0
@@ -386,11 +393,21 @@ def _handler(server: FakeOpenAI):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._send(404, {}, _error(f"No route {self.path}", "not_found"))
             fault = server._next_fault(body)
-            if fault == "timeout":
-                time.sleep(server.timeout_sleep_s)
-            elif server.latency_s:
-                time.sleep(server.latency_s)
-            self._send(*server.completion(body, fault))
+            with server._lock:
+                server.in_flight += 1
+            try:
+                if fault == "timeout":
+                    time.sleep(server.timeout_sleep_s)
+                elif server.latency_s:
+                    time.sleep(server.latency_s)
+                status, headers, answer = server.completion(body, fault)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+            if status == 200 and fault is None and "seed" in body:
+                with server._lock:  # counted as paid once the answer leaves, read or not
+                    server.answers_by_seed[body["seed"]] = server.answers_by_seed.get(body["seed"], 0) + 1
+            self._send(status, headers, answer)
 
     return Handler
 

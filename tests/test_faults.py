@@ -181,3 +181,49 @@ def test_two_reviewers_and_a_generation_run_write_at_once_without_lock_errors(st
     assert gen.run_counts(db, run_id)["cells_done"] == 2 * 2 * 20
     assert json.loads(jobq.get(db, job_id)["config_json"])  # the job's config stayed intact
     assert integrity(path) == "ok"
+
+
+def test_a_job_killed_with_calls_in_flight_pays_those_cells_again_and_no_others(study):
+    """The one way a cell is paid twice: the process dies after the server answered, before the call log line.
+    The fake server counts usable answers per request seed (the engine derives it from the cell and try)."""
+    from collections import Counter
+
+    from core.jobs.worker import recover_orphans, run_job
+    from db import jobs as jobq
+
+    db, fake = study["db"], study["fake"]
+    path = Path(db.execute("PRAGMA database_list").fetchone()[2])
+    fake.latency_s = 0.5  # calls stay in flight long enough to be killed in
+    plan = planning.Plan(["A2"], {"gender": ["boy"]}, study["models"], per_cell=8, per_call=1)
+    run_id = gen.start_run(db, study["project"], study["version_id"], plan, planning.RunConfig(retry_base_s=0.02))
+    job = jobq.claim_next(db, ["generation"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.jobs.worker", "--db", str(path), "--run-job", str(job["id"])], cwd=ROOT
+    )
+    deadline = time.monotonic() + 120
+    while fake.in_flight < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    while fake.in_flight:  # the server still answers the calls of the dead process
+        time.sleep(0.01)
+    answered_dead = sum(fake.answers_by_seed.values())
+    logged_dead = db.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0]
+    assert answered_dead > logged_dead  # answers paid for that the killed process never logged
+
+    fake.latency_s = 0
+    recover_orphans(db)
+    run_job(path, jobq.claim_next(db, ["generation"])["id"])
+
+    assert gen.run_counts(db, run_id)["cells_done"] == 8
+    logged = Counter(json.loads(p)["seed"] for (p,) in db.execute("SELECT params_json FROM llm_calls"))
+    paid = fake.answers_by_seed
+    assert max(logged.values()) == 1  # each cell's try is logged once
+    twice = {seed for seed, n in paid.items() if n > 1}
+    assert len(twice) == answered_dead - logged_dead  # exactly the answers never logged were paid again
+    assert max(paid.values()) == 2 and set(paid) == set(logged)
+    per_cell = db.execute(
+        "SELECT COUNT(DISTINCT call_id) FROM observations WHERE run_id = ? GROUP BY cell_id", [run_id]
+    )
+    assert {n for (n,) in per_cell} == {1}

@@ -62,6 +62,56 @@ def test_runaway_loops_recursion_and_huge_texts_are_problems(project, user, expe
     assert len(found) == 1 and expected in found[0]
 
 
+TOO_LONG = "the template would produce more than 1,000,000 characters"
+
+
+@pytest.mark.timeout(60, method="thread")
+@pytest.mark.parametrize(
+    "expression, where",
+    [
+        ('"x"|center(10**7)', "|center"),
+        ('"a"|indent(10**7, first=True)', "|indent"),
+        ('"a"|indent("-" * 900000 ~ "-" * 900000)', "~"),
+        ('("word " * 100000)|wordwrap(1, wrapstring="-" * 1000)', "|wordwrap"),
+        ('["x" * 900000, "y" * 900000]|join', "|join"),
+        ('("x" * 1000)|replace("x", "y" * 10000)', "|replace"),
+        ('"%s%s"|format("x" * 900000, "y" * 900000)', "|format"),
+        ('[1]|batch(10**9, "x")|list', "|batch"),
+        ("[1]|slice(10**9)|list", "|slice"),
+        ('"x".ljust(10**9)', ".ljust()"),
+        ('"{:>{w}}".format(1, w=10**9)', ".format()"),
+        ('"x" * 900000 + "y" * 900000', "+"),
+    ],
+)
+def test_filters_and_methods_that_would_make_a_huge_text_are_problems(project, expression, where):
+    assert problems(project, f"Write {{{{ n }}}}.\n\n{{{{ {expression} }}}}") == [
+        f"User message, line 3: {TOO_LONG} (at '{where}')."
+    ]
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_text_doubled_in_a_loop_is_stopped_before_it_grows(db, project):
+    user = (
+        "Write {{ n }}.\n{% set ns = namespace(s='x') %}\n{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s|length }}"
+    )
+    assert problems(project, user) == [f"User message, line 3: {TOO_LONG} (at '~')."]
+    with pytest.raises(prompts.TemplateProblem, match="line 3"):  # saving checks the same way
+        prompts.create_template(db, project, "T", "", user)
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_whole_render_over_the_limit_is_a_problem_with_the_loop_line(project):
+    line = "x" * 50
+    user = f"Write {{{{ n }}}}.\n\n\n{{% for i in range(30000) %}}\n{line}\n{{% endfor %}}"
+    assert problems(project, user) == [f"User message, line 4: {TOO_LONG}."]
+    context = prompts.context_for(project, prompts.Slot("A1", {"gender": "boy"}, 3))
+    with pytest.raises(prompts.TemplateProblem, match=f"User message, line 4: {TOO_LONG}"):
+        prompts.render("", user, context)
+    short = user.replace("30000", "300")  # the same loop, shorter, renders whole
+    assert prompts.render("", short, context)["user"].count(line) == 300
+
+
 def test_ordinary_arithmetic_loops_and_repetition_still_render(project):
     user = (
         "Write {{ n * 2 }} ({{ 2**10 }}).{% for i in range(n) %} {{ i }}{% endfor %} {{ '-' * 3 }} {{ '%5s' % 'ab' }}"
@@ -69,6 +119,12 @@ def test_ordinary_arithmetic_loops_and_repetition_still_render(project):
     assert problems(project, user) == []
     context = prompts.context_for(project, prompts.Slot("A1", {"gender": "boy"}, 3))
     assert prompts.render("", user, context)["user"] == "Write 6 (1024). 0 1 2 ---    ab"
+    filters = (
+        "F{{ 'ab'|center(6) }}|{{ ['a', 'b']|join(', ') }}|{{ 'a b'|replace(' ', '_') }}|{{ 'x\ny'|indent(2) }}|"
+        "{{ '%s-%s'|format(1, 2) }}|{{ '{:>4}'.format(n) }}|{{ 'a' ~ label.code }}|{{ 'ab cd'|wordwrap(2) }}"
+    )
+    assert problems(project, filters) == []
+    assert prompts.render("", filters, context)["user"] == "F  ab  |a, b|a_b|x\n  y|1-2|   3|aA1|ab\ncd"
 
 
 def test_a_very_long_real_text_is_cut_as_a_few_shot_example_and_counted(study):

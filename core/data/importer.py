@@ -1,10 +1,19 @@
 """Importing real, labelled observations from CSV, TSV, JSON Lines or Excel into a project.
 
-An import reads the file once, streaming (core.data.tables): rows are checked and written in batches inside
-one `BEGIN IMMEDIATE` transaction, so only a text key and the labels of each row stay in memory (a
-193 MB, 1.4-million-row CSV peaked at about 580 MB), and a file with any problem writes nothing: the
-transaction is rolled back and every problem is reported with its file, row and column. Rows whose
-text is already in the file or in the project's real data are skipped and listed.
+An import reads the file once, streaming (core.data.tables), in two stages:
+
+1. Reading and checking, without the studio database's write lock: rows are checked one by one and the
+   accepted ones written in batches to a staging file beside the database (db.import_staging says why a
+   file of its own); only a text key and the labels of each row stay in memory (a 193 MB, 1.4-million-row
+   CSV peaked at about 580 MB). Generation runs, reviewers and training jobs write meanwhile as usual.
+2. One short `BEGIN IMMEDIATE` transaction makes the rows visible: texts that someone else added to the
+   project while the file was read are checked again and skipped, the rows are copied from staging with
+   their splits, and the import's record and report are written.
+
+A file with any problem writes nothing to the database: every problem is reported with its file, row and
+column, and the staging file is deleted. A process killed mid-import leaves nothing visible either; its
+staging file is deleted by the next import (or the next start of the worker). Rows whose text is already
+in the file or in the project's real data are skipped and listed.
 
 Row numbers are the ones a user sees: for CSV, TSV and Excel the spreadsheet row (the header is row 1,
 so the first observation is row 2); for JSON Lines the line number.
@@ -16,8 +25,8 @@ saying how to raise the limit; a 200 MB file imports within the default.
 from __future__ import annotations
 
 import json
-
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 
 from core.data.import_report import ImportFailed, ImportReport, ImportSettings, report_from_dict
@@ -37,12 +46,11 @@ from core.data.tables import (
     with_decode_errors,
 )
 from db.connection import immediate, now_utc
+from db.import_staging import Staging, attach, database_file, detach, insert_staged, remove_stale, staged_repeats
 from db.observations import (
     finish_import,
     import_observation_ids,
     insert_import,
-    insert_real_rows,
-    merge_labels,
     real_text_keys,
     set_splits,
 )
@@ -108,7 +116,8 @@ def _check_size(source: Source, filename: str) -> None:
 
 
 def _check_file(db, project_id: int, source: Source, settings: ImportSettings, filename: str, seen: dict, write=None):
-    """Read and check every record; hand accepted rows to `write` in batches while nothing is wrong."""
+    """Read and check every record; hand accepted rows, as (row, split, text, text_key, labels_json,
+    external_id), to `write` in batches while nothing is wrong."""
     project = get_project(db, project_id)
     if project is None:
         raise ValueError(f"There is no project with id {project_id}.")
@@ -126,7 +135,7 @@ def _check_file(db, project_id: int, source: Source, settings: ImportSettings, f
                 accepted = checker.check(row, values)
                 if accepted is None or write is None or checker.report.problem_count:
                     continue
-                batch.append(accepted)
+                batch.append((row, *accepted))
                 if len(batch) >= BATCH_ROWS:
                     write(batch)
                     batch = []
@@ -167,36 +176,74 @@ def plan_import(db, project_id: int, source: Source, settings: ImportSettings, f
     return report
 
 
-def import_file(db, project_id: int, source: Source, settings: ImportSettings, filename: str | None = None):
-    """Import a file into a project in one transaction and return its ImportReport.
+def import_file(
+    db,
+    project_id: int,
+    source: Source,
+    settings: ImportSettings,
+    filename: str | None = None,
+    progress: Callable[[int], None] | None = None,
+):
+    """Import a file into a project and return its ImportReport. The file is read and checked into a staging
+    file without holding the database's write lock; one short transaction then makes the rows visible.
+    `progress`, if given, is called with the number of rows staged so far after each batch.
 
     Raises ImportFailed (listing every problem) and writes nothing when anything is wrong."""
     filename = filename or name_of(source)
     _check_size(source, filename)  # before hashing: a refused file is never read
     sha256 = file_sha256(source)
-    created = now_utc()
-    settings_dict = asdict(settings)
-    with immediate(db):
-        import_id = insert_import(db, project_id, filename, sha256, settings_dict, created)
+    database = database_file(db)
+    remove_stale(database)  # what killed imports left behind
+    staging = Staging(database)
+    try:
 
         def write(batch):
-            insert_real_rows(db, [(project_id, s, t, k, lj, ext, import_id, created) for s, t, k, lj, ext in batch])
+            staging.add(batch)
+            if progress is not None:
+                progress(staging.rows)
 
         checker = _check_file(db, project_id, source, settings, filename, real_text_keys(db, project_id), write)
         report = checker.finish()
         if not report.ok:
             raise ImportFailed(report.problems, report.problem_count)
-        if report.added_labels:
-            _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
-            report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
-        if checker.merged:  # repeated texts whose labels were merged into their first row (already written)
-            merge_labels(db, import_id, [(json.dumps(list(labels)), key) for key, labels in checker.merged.items()])
         splits = _split_outcome(checker, settings)
-        if not settings.split_column:
-            ids = import_observation_ids(db, import_id)
-            set_splits(db, ((split, i) for split, i in zip(splits, ids, strict=True) if split != "train"))
-        report.import_id = import_id
-        finish_import(db, import_id, report.rows_read, report.rows_imported, report.rows_skipped, report.to_dict())
+        chosen = [] if settings.split_column else [(s, i + 1) for i, s in enumerate(splits) if s != "train"]
+        # Repeated texts whose labels were merged into their first row, which is already staged.
+        merged = [(json.dumps(list(labels)), checker.first_at[key] + 1) for key, labels in checker.merged.items()]
+        staging.finish(chosen, merged)
+        return _publish(db, project_id, staging, checker, settings, filename, sha256, asdict(settings))
+    finally:
+        staging.remove()
+
+
+def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, settings_dict):
+    """The short write transaction: re-check texts others added meanwhile, copy the staged rows, record it."""
+    report = checker.report
+    created = now_utc()
+    attach(db, staging)
+    try:
+        with immediate(db):
+            if get_project(db, project_id) is None:
+                message = "The project was deleted while the file was being read."
+                raise ImportFailed([Problem(filename, None, None, message)])
+            repeats = staged_repeats(db, project_id, staging.rows)
+            import_id = insert_import(db, project_id, filename, sha256, settings_dict, created)
+            written = insert_staged(db, project_id, import_id, created, [seq for seq, _, _ in repeats])
+            if repeats:
+                checker.left_out(repeats)
+                splits = _split_outcome(checker, settings)
+                if not settings.split_column:  # the split is made again over the rows that remain
+                    ids = import_observation_ids(db, import_id)
+                    set_splits(db, zip(splits, ids, strict=True))
+            if written != report.rows_imported:  # the staged rows and the checked rows must be the same rows
+                raise RuntimeError(f"{written} rows staged for {report.rows_imported} accepted; nothing imported")
+            if report.added_labels:
+                _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
+                report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
+            report.import_id = import_id
+            finish_import(db, import_id, report.rows_read, report.rows_imported, report.rows_skipped, report.to_dict())
+    finally:
+        detach(db)
     return report
 
 

@@ -306,6 +306,28 @@ class RowChecker:
         if len(self.report.skipped) < MAX_LISTED:
             self.report.skipped.append(Problem(self.filename, row, self.s.text_column, message))
 
+    def left_out(self, rows: list[tuple[int, int, int]]) -> None:
+        """Accepted rows found, at the last moment, to repeat a text someone else added to the project while
+        the file was read: (position among accepted rows from 1, row, import id or 0). They are skipped."""
+        gone = {position - 1 for position, _, _ in rows}
+        for _, row, origin in rows:
+            where = f" (import #{origin})" if origin else ""
+            self._skip(row, f"Already in the project's real data{where}, added while this file was read; skipped.")
+        self.report.rows_imported -= len(rows)
+        self.label_sets = [labels for i, labels in enumerate(self.label_sets) if i not in gone]
+        self.splits = [split for i, split in enumerate(self.splits) if i not in gone]
+        self.report.warnings.append(
+            f"{len(rows)} row(s) repeat a text added to the project while this file was read; they are skipped."
+        )
+        self._count_labels()
+
+    def _count_labels(self) -> None:
+        counts: dict[str, int] = {}
+        for labels in self.label_sets:
+            for code in labels:
+                counts[code] = counts.get(code, 0) + 1
+        self.report.label_counts = dict(sorted(counts.items()))
+
     def finish(self) -> ImportReport:
         report = self.report
         if report.rows_read == 0 and not report.problem_count:
@@ -347,9 +369,5 @@ class RowChecker:
                     column = self.s.labels_column if not self.onehot else code
                     self.problem(rows[0], column, problem + " Rename it in the file, then import again.")
             report.added_labels = sorted(report.unknown_labels)  # the importer says whether they were written
-        counts: dict[str, int] = {}
-        for labels in self.label_sets:
-            for code in labels:
-                counts[code] = counts.get(code, 0) + 1
-        report.label_counts = dict(sorted(counts.items()))
+        self._count_labels()
         return report

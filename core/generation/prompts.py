@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import jinja2
 
 from core.generation.template_sandbox import TOO_SLOW, TemplateTooCostly, environment, limits
+from core.generation.template_sandbox import render as render_limited
 from db.generation import runs as run_q
 from db.generation import templates as template_q
 from db.projects import Project
@@ -67,7 +68,7 @@ def _compile(source: str, part: str) -> jinja2.Template:
 def _render_one(template: jinja2.Template, part: str, context: dict) -> str:
     try:
         with limits(RENDER_LIMIT_S):
-            return template.render(context)
+            return render_limited(template, context)
     except TemplateProblem:
         raise
     except Exception as exc:

@@ -30,6 +30,7 @@ from db import connect, db_path
 from db import jobs as jobq
 from db.connection import is_locked, open_private_log, retry_locked
 from db.generation import leases
+from db.import_staging import remove_stale
 
 # kind -> "module:function"; a handler is called as handler(db, job) in the job's own process.
 HANDLERS = {
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return 0  # another supervisor serves this database
+        remove_stale(path)  # staging files of imports killed before this start
         sup = Supervisor(path, args.parent_pid)
 
         def stop(*_):
