@@ -412,3 +412,26 @@ def test_core_and_db_do_not_import_streamlit():
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "streamlit" not in names and not any((m or "").startswith("streamlit") for m in modules)
+
+
+def test_an_answer_saved_while_another_writer_holds_the_database_past_the_busy_timeout_is_kept(db, project, tmp_path):
+    """The last transaction of a big import can hold the write lock for longer than the busy timeout; a
+    clinician's answer saved meanwhile waits and is stored, not lost to "database is locked"."""
+    import sqlite3
+    import threading
+
+    sample_id = small_sample(db, project)
+    ann = sample_q.add_reviewer(db, project.id, "Ann")
+    item = rq.load_item(db, project, sample_id, ann, 0)
+    db.execute("PRAGMA busy_timeout = 100")  # this page's connection gives up on the lock after 0.1 s
+    writer = sqlite3.connect(tmp_path / "studio.db", isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    held = threading.Timer(1.5, writer.rollback)
+    held.start()
+    try:
+        saved = rq.set_verdict(db, project, item.item_id, ann, "incorrect")
+    finally:
+        held.join()
+        writer.close()
+    assert saved.verdict == "incorrect"
+    assert [h.verdict for h in rq.history(db, item.item_id, ann)] == ["incorrect"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-from db.connection import immediate
+from db.connection import immediate, retry_locked
 from db.projects import Label, Project
 from db.review import answers as answer_q
 from db.review import samples as sample_q
@@ -130,7 +130,15 @@ def _validate(project: Project, answer: Answer) -> None:
 
 
 def _save(db, project: Project, item_id: int, reviewer_id: int, change) -> Answer:
-    """Read the current answer, apply `change`, and append it as a new row if anything changed."""
+    """Read the current answer, apply `change`, and append it as a new row if anything changed.
+
+    A clinician's answer must not be lost to a long writer (the last transaction of a big import holds the
+    database for seconds per 100,000 rows, which can pass the busy timeout): a locked database is tried again
+    with backoff; the transaction either wrote the whole answer or nothing."""
+    return retry_locked(_save_once, db, project, item_id, reviewer_id, change)
+
+
+def _save_once(db, project: Project, item_id: int, reviewer_id: int, change) -> Answer:
     with immediate(db):
         current = Answer.from_row(answer_q.current_answer(db, item_id, reviewer_id))
         new = change(current)
