@@ -42,6 +42,6 @@ if access.role == "reviewer":
     ).run()
     st.stop()
 
-nav = st.navigation(PAGES)
+nav = st.navigation(PAGES, expanded=True)  # every page in the sidebar, none behind "View more"
 sidebar_project_picker()
 nav.run()

@@ -30,11 +30,16 @@ def fill_grid(page, grid, rows: list[tuple[str, ...]], widths: tuple[int, ...]) 
     each cell and type. `widths` are the columns' pixel widths; each cell is checked against the grid's
     accessibility table (`#glide-cell-<column>-<row>`) and typed again if a click was lost."""
     add = page.locator("[data-testid=stElementToolbarButton]:visible").filter(has=page.get_by_label("Add row")).first
-    for _ in rows:
-        grid.hover()
-        add.click()
-        page.wait_for_timeout(300)
-    page.keyboard.press("Escape")
+    for r in range(len(rows)):
+        for _ in range(4):  # a click on a busy page can be lost: add until the grid has the row
+            if grid.locator(f"#glide-cell-1-{r}").count():
+                break
+            grid.hover()
+            add.click()
+            page.wait_for_timeout(400)
+        else:
+            raise AssertionError(f"Could not add row {r + 1} to the grid")
+        page.keyboard.press("Escape")
     box = grid.bounding_box()
     header = row_height = 35
     for r, values in enumerate(rows):

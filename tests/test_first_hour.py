@@ -303,9 +303,9 @@ def test_results_with_one_seed_say_that_seed_variation_is_not_in_the_intervals_a
     at.run()
     assert not at.exception
     warnings = _texts(at.warning)
-    assert "One seed per experiment (Baseline (real only), Augmented A): seed-to-seed variation is not in" in warnings
+    assert "One seed per experiment (Baseline (real only), Augmented A): seed spread cannot be measured" in warnings
     assert "Quick look (Baseline (real only)): one seed, one epoch and a capped sample" in warnings
-    assert "They do not include seed-to-seed variation" in _texts(at.caption)
+    assert "Seed spread cannot be measured for an experiment with one seed" in _texts(at.caption)
 
 
 def test_three_seeds_carry_no_one_seed_warning(db):
@@ -316,7 +316,8 @@ def test_three_seeds_carry_no_one_seed_warning(db):
     at.session_state["project_id"] = study_ids["project_id"]
     at.run()
     assert "One seed per experiment" not in _texts(at.warning)
-    assert "They do not include seed-to-seed variation" in _texts(at.caption)
+    assert "so both seed-to-seed and test-set variation are in them" in _texts(at.caption)
+    assert "Seed spread cannot be measured" not in _texts(at.caption)
 
 
 def test_quick_look_and_a_time_estimate_before_starting_and_results_label_it(db):

@@ -189,10 +189,12 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
     # 7. Results: the change, with what its intervals include and the caveats of a quick look.
     open_page(page, "Results")
     expect(
-        page.get_by_text(re.compile(r"One seed per experiment .*seed-to-seed variation is not in the intervals"))
+        page.get_by_text(re.compile(r"One seed per experiment .*seed spread cannot be measured, so it is not in"))
     ).to_be_visible()
     expect(page.get_by_text(re.compile(r"Quick look \(quick look · baseline"))).to_be_visible()
-    expect(page.get_by_text(re.compile("They do not include seed-to-seed variation"))).to_be_visible()
+    expect(
+        page.get_by_text(re.compile("Seed spread cannot be measured for an experiment with one seed"))
+    ).to_be_visible()
     open_tab(page, "Change vs baseline")
     expect(page.get_by_text(re.compile("with one seed per experiment, not evidence of a real change"))).to_be_visible()
     shot("7_results")
