@@ -10,7 +10,7 @@ from core.data.resplit import DEFAULT_VALIDATION_SHARE, carve_validation, respli
 from core.data.splits import DEFAULT_SEED
 from db.observations import SPLITS
 from db.projects import Project
-from db.splits import list_split_changes, split_sizes
+from db.splits import list_split_changes, list_split_sets, split_sizes
 from ui.common import db, plain
 
 _DONE = "split_change_done"
@@ -62,7 +62,8 @@ def splits_tab(project: Project) -> None:
     with st.expander("Re-split the real data"):
         st.caption(
             "Re-draws the split of every real observation in the chosen splits with a seeded, label-stratified "
-            "split. Experiments already trained keep their results but were trained on the old splits."
+            "split; observations sharing a group (patient, note, document) stay in one split. Experiments keep "
+            "the split set they were created with (below)."
         )
         c = st.columns(4)
         train = c[0].number_input("Train %", 1, 100, 70, key="rs-tr")
@@ -91,5 +92,21 @@ def splits_tab(project: Project) -> None:
                 **{f"{s} before → after": f"{h['sizes_before'][s]:,} → {h['sizes_after'][s]:,}" for s in SPLITS},
             }
             for h in history
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    sets = list_split_sets(db(), project.id)
+    if sets:
+        st.markdown(f"**Split sets ({len(sets)}, the first is in force)**")
+        rows = [
+            {
+                "split set": f"#{s['id']}",
+                "when (UTC)": s["created_utc"][:19].replace("T", " "),
+                "made by": s["method"],
+                "seed": s["seed"],
+                "shares": "/".join(f"{round(r * 100)}" for r in s["ratios"]) if s["ratios"] else "",
+                "groups kept together": "yes" if s["group_aware"] else "",
+                **{split: s["sizes"].get(split, 0) for split in SPLITS},
+            }
+            for s in sets
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
