@@ -24,6 +24,7 @@ from core.training.figures import composition_bars, loss_curve
 from core.training.job import start_experiment
 from ui.common import current_project, db, ensure_shell, plain
 from ui.data_splits import carve_validation_offer
+from ui.training_cells import experiment_actions
 
 ensure_shell()
 
@@ -220,13 +221,16 @@ with runs_tab:
         rows = view.experiments_overview(db(), project.id)["experiments"]
         st.dataframe(
             pd.DataFrame(rows)[
-                ["id", "name", "kind", "runs", "queued", "running", "done", "failed", "cancelled", "created_utc"]
+                ["id", "name", "kind", "manifest", "runs", "queued", "running", "done", "failed", "cancelled"]
+                + ["training data", "created_utc"]
             ],
             hide_index=True,
             width="stretch",
         )
 
     experiments_table()
+    with st.expander("Re-run, export to a cluster, import results"):
+        experiment_actions(overview["experiments"])
     runs = {r["id"]: r for r in overview["runs"]}
     if st.session_state.get("tr_run") not in runs:
         st.session_state["tr_run"] = next(iter(runs))
