@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.jobs.gpus import device_count, processes_problem
 from core.jobs.processes import die_with_parent, kill_tree
 from core.training import manifest as frozen
 from core.training.config import TrainingConfig
@@ -80,6 +81,9 @@ def start_experiment(
     `core.training.dataset.preview`; a run started anyway fails with them.
     """
     config.validate()
+    problem = processes_problem(config.processes, device_count())
+    if problem:
+        raise ValueError(problem)
     if manifest_id is None:
         pin_quality_report(db, project_id, config.data)
         made = frozen.freeze(db, project_id, config.data)
@@ -107,7 +111,7 @@ def start_experiment(
         job_id = jobq.enqueue(
             db,
             "training",
-            {"run_id": run_id, "experiment_id": experiment_id, "seed": seed},
+            {"run_id": run_id, "experiment_id": experiment_id, "seed": seed, "processes": config.processes},
             project_id,
             title=f"Train {name} · seed {seed}",
         )
