@@ -304,6 +304,15 @@ st.caption(
     f"{len(cmp.runs)} runs · {len(cmp.observation_ids)} real test observations · {len(cmp.labels)} labels · "
     + caveats.intervals_text(results)
 )
+
+
+# Only the open tab runs (on_change="rerun"), so hidden tabs cost nothing on a rerun.
+for tab, render in zip(st.tabs(list(TABS), key="results_tab", on_change="rerun"), TABS.values(), strict=True):
+    if tab.open:
+        with tab:
+            render(results, key)
+
+st.markdown("**Training data of these experiments**")
 st.dataframe(
     training_view.manifest_table(db(), [{"id": e.id, "name": e.name} for e in cmp.experiments]),
     hide_index=True,
@@ -313,10 +322,3 @@ st.caption(
     "Each experiment's training data was frozen when it was created (its manifest, named by a short content "
     "hash): every seed trained on exactly those observations and labels; a re-run on the Train page keeps the hash."
 )
-
-
-# Only the open tab runs (on_change="rerun"), so hidden tabs cost nothing on a rerun.
-for tab, render in zip(st.tabs(list(TABS), key="results_tab", on_change="rerun"), TABS.values(), strict=True):
-    if tab.open:
-        with tab:
-            render(results, key)

@@ -84,7 +84,7 @@ def test_export_run_headless_import_and_the_results_page_shows_them(db, tmp_path
     at.session_state["project_id"] = project_id
     at.run()
     assert not at.exception, at.exception
-    manifests = at.dataframe[0].value
+    manifests = next(d.value for d in at.dataframe if "manifest" in d.value.columns)
     assert list(manifests["manifest"]) == [started["manifest_sha256"][:12]]
     assert list(manifests["test"]) == [12] and list(manifests["train real"]) == [24]
     scores = next(d.value for d in at.dataframe if "f1_mean" in d.value.columns)
