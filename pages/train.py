@@ -257,7 +257,9 @@ with runs_tab:
                 key="tr_cancel_exp",
                 on_click=lambda: view.cancel_experiment(db(), run["experiment_id"]),
             )
-        if run["error"]:
+        if run["error"] and run["error"].startswith("Exported as "):
+            st.info(plain(run["error"]))  # waiting for its results file from elsewhere, not a failure
+        elif run["error"]:
             st.error(plain(run["error"]))
         if shown["test_macro_f1"]:
             m = st.columns(4)

@@ -38,9 +38,10 @@ def experiment_actions(experiments: list[dict]) -> None:
     if done:
         folder, count = done
         st.success(
-            f"{count} cell file(s), run_cells.sh and slurm_array.sh written to `{plain(folder)}`. Queued runs of "
+            f"{count} cell file(s), run_cells.sh and slurm_array.sh written to the folder below. Queued runs of "
             "this experiment wait for their results files instead of training here."
         )
+        st.code(folder, language=None)
         st.download_button(
             "Download the cells (ZIP)",
             data=lambda: folder_zip(folder),
