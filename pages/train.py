@@ -108,7 +108,11 @@ with new_tab:
             st.info("This project has no synthetic observations yet: generate some on the Generate page.")
         f = st.columns(3)
         selection.run_ids = f[0].multiselect(
-            "Generation runs (none = all)", choices["run_ids"], format_func=lambda r: f"run {r}", key="tr_runs"
+            "Generation runs (none = every finished run)",
+            choices["run_ids"],
+            format_func=lambda r: f"run {r}",
+            key="tr_runs",
+            help="Runs still generating are not listed: an experiment's training data is frozen when it starts.",
         )
         selection.models = f[1].multiselect("Models (none = all)", choices["models"], key="tr_models")
         selection.labels = f[2].multiselect("Labels (none = all)", choices["labels"], key="tr_labels")

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from core.data.importer import ImportSettings, import_file, plan_import
-from core.data.resplit import carve_validation, resplit
+from core.data.resplit import carve_validation, group_overview, resplit
 from core.data.splits import crossing_groups, stratified_split, summarise
 from core.training.config import TrainingConfig
 from core.training.job import start_experiment
@@ -116,6 +116,10 @@ def test_a_file_split_column_that_splits_a_group_is_warned_about(db, tmp_path):
     path = tmp_path / "given.csv"
     path.write_text("text,labels,patient,split\none A,A,P1,train\ntwo B,B,P1,test\nthree,A,P2,train\n")
     report = plan_import(db, project_id, path, _settings(split_column="split"))
+    import_file(db, project_id, path, _settings(split_column="split"))
+    assert group_overview(db, project_id) == {"groups": 2, "crossing": ["P1"]}
+    resplit(db, project_id, (0.5, 0.0, 0.5), seed=1)
+    assert group_overview(db, project_id)["crossing"] == []
     assert any(
         "1 group(s) in column 'patient' have observations in more than one split (e.g. 'P1')" in w
         for w in report.warnings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.data.resplit import DEFAULT_VALIDATION_SHARE, carve_validation, resplit, split_summary
+from core.data.resplit import DEFAULT_VALIDATION_SHARE, carve_validation, group_overview, resplit, split_summary
 from core.data.splits import DEFAULT_SEED
 from db.observations import SPLITS
 from db.projects import Project
@@ -58,6 +58,17 @@ def splits_tab(project: Project) -> None:
         return
     st.dataframe(pd.DataFrame(summary.rows()), hide_index=True, width="stretch")
     st.caption(f"Largest gap between two splits' share of one label: {summary.max_share_gap():.1f} percentage points.")
+    groups = group_overview(db(), project.id)
+    if groups["crossing"]:
+        named = ", ".join(groups["crossing"][:5])
+        st.warning(
+            plain(
+                f"{len(groups['crossing'])} of {groups['groups']:,} groups have observations in more than one split "
+                f"(e.g. {named}): the file's split column put them there. Re-split below to keep each group together."
+            )
+        )
+    elif groups["groups"]:
+        st.caption(f"{groups['groups']:,} groups (patient, note or document ids): each sits in one split.")
     carve_validation_offer(project, "splits-tab")
     with st.expander("Re-split the real data"):
         st.caption(

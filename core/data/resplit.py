@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.data.splits import DEFAULT_SEED, check_ratios, stratified_split, summarise
+from core.data.splits import DEFAULT_SEED, check_ratios, crossing_groups, stratified_split, summarise
 from db.connection import immediate, now_utc
 from db.observations import SPLITS
 from db.splits import (
@@ -122,3 +122,11 @@ def current_split_set(db, project_id: int) -> int:
         if latest is not None and latest["assignment_sha256"] == assignment_sha256(assignment(db, project_id)):
             return latest["id"]
         return insert_split_set(db, project_id, "as found", now_utc())
+
+
+def group_overview(db, project_id: int) -> dict:
+    """How many groups the project's real data has, and which of them (if any) sit in more than one split."""
+    rows = grouped_rows(db, project_id)
+    groups = [g for *_, g in rows]
+    crossing = crossing_groups(groups, [split for _, split, _, _ in rows])
+    return {"groups": len({g for g in groups if g}), "crossing": sorted(crossing)}
