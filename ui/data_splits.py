@@ -113,7 +113,7 @@ def splits_tab(project: Project) -> None:
                 "split set": f"#{s['id']}",
                 "when (UTC)": s["created_utc"][:19].replace("T", " "),
                 "made by": s["method"],
-                "seed": s["seed"],
+                "seed": "" if s["seed"] is None else str(s["seed"]),
                 "shares": "/".join(f"{round(r * 100)}" for r in s["ratios"]) if s["ratios"] else "",
                 "groups kept together": "yes" if s["group_aware"] else "",
                 **{split: s["sizes"].get(split, 0) for split in SPLITS},
