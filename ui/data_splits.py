@@ -90,21 +90,6 @@ def splits_tab(project: Project) -> None:
             else:
                 st.session_state[_DONE] = change.describe()
                 st.rerun()
-    history = list_split_changes(db(), project.id)
-    if history:
-        st.markdown(f"**Split changes ({len(history)})**")
-        rows = [
-            {
-                "id": h["id"],
-                "when (UTC)": h["created_utc"][:19].replace("T", " "),
-                "change": h["kind"],
-                "settings": ", ".join(f"{k} {v}" for k, v in h["settings"].items()),
-                "moved": h["rows_moved"],
-                **{f"{s} before → after": f"{h['sizes_before'][s]:,} → {h['sizes_after'][s]:,}" for s in SPLITS},
-            }
-            for h in history
-        ]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     sets = list_split_sets(db(), project.id)
     if sets:
         st.markdown(f"**Split sets ({len(sets)}, the first is in force)**")
@@ -119,5 +104,20 @@ def splits_tab(project: Project) -> None:
                 **{split: s["sizes"].get(split, 0) for split in SPLITS},
             }
             for s in sets
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    history = list_split_changes(db(), project.id)
+    if history:
+        st.markdown(f"**Split changes ({len(history)})**")
+        rows = [
+            {
+                "id": h["id"],
+                "when (UTC)": h["created_utc"][:19].replace("T", " "),
+                "change": h["kind"],
+                "settings": ", ".join(f"{k} {v}" for k, v in h["settings"].items()),
+                "moved": h["rows_moved"],
+                **{f"{s} before → after": f"{h['sizes_before'][s]:,} → {h['sizes_after'][s]:,}" for s in SPLITS},
+            }
+            for h in history
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
