@@ -153,3 +153,7 @@ def test_the_hash_is_over_the_content():
     assert frozen.content_hash(["X"], {"kind": "baseline"}, rows) == same
     changed = [rows[0][:3] + ('["Y"]',) + rows[0][4:], rows[1]]
     assert frozen.content_hash(["X"], {"kind": "baseline"}, changed) != same
+    # Ids are the database's, not the content's: renumbered rows (a study bundle, another database) hash alike.
+    renumbered = [(101,) + rows[0][1:], (102,) + rows[1][1:]]
+    assert frozen.content_hash(["X"], {"kind": "augmented", "run_ids": [7]}, renumbered) == same
+    assert frozen.content_hash(["Y"], {"kind": "baseline"}, rows) != same

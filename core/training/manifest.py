@@ -56,15 +56,12 @@ def _label_source(ex: Example, stored: dict[int, list[str]], judged: bool) -> st
 
 
 def canonical(label_codes: list[str], selection: dict, rows: list[tuple]) -> bytes:
-    """The bytes the content hash is taken over: label order, selection, and every row in training order."""
-    head = json.dumps({"labels": label_codes, "selection": selection}, sort_keys=True, separators=(",", ":"))
-    body = "\n".join(json.dumps(list(r), separators=(",", ":")) for r in sorted(rows, key=_order))
+    """The bytes the content hash is taken over: the label order and every row's role, source, labels, label
+    source and text key, sorted. Database ids and the selection (recorded beside) are left out, so the same
+    data has the same hash in another database, after a study bundle renumbers it, or in a cell file."""
+    head = json.dumps({"labels": label_codes}, separators=(",", ":"))
+    body = "\n".join(sorted(json.dumps(list(r[1:]), separators=(",", ":")) for r in rows))
     return (head + "\n" + body).encode()
-
-
-def _order(row: tuple) -> tuple:
-    observation_id, role, source = row[0], row[1], row[2]
-    return (role, source, observation_id)
 
 
 def content_hash(label_codes: list[str], selection: dict, rows: list[tuple]) -> str:
