@@ -96,15 +96,15 @@ class Staging:
         self.conn.execute("PRAGMA synchronous = OFF")
         self.conn.execute(
             "CREATE TABLE rows (seq INTEGER PRIMARY KEY, row_no INTEGER, split TEXT NOT NULL, text TEXT NOT NULL,"
-            " text_key TEXT NOT NULL, labels_json TEXT NOT NULL, external_id TEXT)"
+            " text_key TEXT NOT NULL, labels_json TEXT NOT NULL, external_id TEXT, group_key TEXT)"
         )
 
     def add(self, rows: Iterable[tuple]) -> None:
-        """Append (row_no, split, text, text_key, labels_json, external_id) tuples."""
+        """Append (row_no, split, text, text_key, labels_json, external_id, group_key) tuples."""
         start = self.rows
         numbered = [(start + i + 1, *row) for i, row in enumerate(rows)]
         self.conn.execute("BEGIN")
-        self.conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", numbered)
+        self.conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", numbered)
         self.conn.execute("COMMIT")
         self.rows += len(numbered)
 
@@ -177,7 +177,8 @@ def insert_staged(db, project_id: int, import_id: int, created_utc: str, leave_o
         where = " WHERE seq NOT IN (SELECT seq FROM temp.import_left_out)"
     return db.execute(
         "INSERT INTO main.observations (project_id, source, split, text, text_key, labels_json, external_id,"
-        f" import_id, created_utc) SELECT ?, 'real', split, text, text_key, labels_json, external_id, ?, ?"
+        f" group_key, import_id, created_utc) SELECT ?, 'real', split, text, text_key, labels_json, external_id,"
+        " group_key, ?, ?"
         f" FROM staging.rows{where} ORDER BY seq",
         [project_id, import_id, created_utc],
     ).rowcount

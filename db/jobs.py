@@ -69,6 +69,14 @@ def claim_next(db, kinds: list[str] | None = None, pid: int | None = None) -> di
     return get(db, row[0])
 
 
+def next_queued(db, kind: str) -> dict | None:
+    """The job of this kind that `claim_next` would take next, without claiming it."""
+    row = db.execute(
+        "SELECT id FROM jobs WHERE status = 'queued' AND cancel_requested = 0 AND kind = ? ORDER BY id LIMIT 1", [kind]
+    ).fetchone()
+    return get(db, row[0]) if row else None
+
+
 def set_pid(db, job_id: int, pid: int) -> None:
     db.execute("UPDATE jobs SET worker_pid = ?, heartbeat_utc = ? WHERE id = ?", [pid, now_utc(), job_id])
 

@@ -1,7 +1,9 @@
-"""Named queries for changing the splits of a project's real observations after import, and their history."""
+"""Named queries for changing the splits of a project's real observations after import, and their history:
+the moves of each change (split_changes) and a snapshot of every split set that was in force (split_sets)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 
@@ -10,13 +12,18 @@ from db.observations import SPLITS
 
 def real_rows(db, project_id: int, splits: Iterable[str] = SPLITS) -> list[tuple[int, str, list[str]]]:
     """(id, split, label codes) of the project's real observations in the given splits, in id order."""
+    return [(i, split, labels) for i, split, labels, _ in grouped_rows(db, project_id, splits)]
+
+
+def grouped_rows(db, project_id: int, splits: Iterable[str] = SPLITS) -> list[tuple[int, str, list[str], str | None]]:
+    """(id, split, label codes, group) of the project's real observations in the given splits, in id order."""
     splits = list(splits)
     rows = db.execute(
-        f"SELECT id, split, labels_json FROM observations WHERE project_id = ? AND source = 'real'"
+        f"SELECT id, split, labels_json, group_key FROM observations WHERE project_id = ? AND source = 'real'"
         f" AND split IN ({', '.join('?' * len(splits))}) ORDER BY id",
         [project_id, *splits],
     ).fetchall()
-    return [(r[0], r[1], json.loads(r[2])) for r in rows]
+    return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
 
 def split_sizes(db, project_id: int) -> dict[str, int]:
@@ -62,3 +69,88 @@ def list_split_changes(db, project_id: int) -> list[dict]:
             row[key.removesuffix("_json")] = json.loads(row.pop(key))
         out.append(row)
     return out
+
+
+def assignment(db, project_id: int) -> list[tuple[int, str]]:
+    """(observation id, split) of every real observation of the project, in id order."""
+    return [
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT id, split FROM observations WHERE project_id = ? AND source = 'real' ORDER BY id", [project_id]
+        )
+    ]
+
+
+def assignment_sha256(pairs: list[tuple[int, str]]) -> str:
+    return hashlib.sha256("\n".join(f"{i}\t{s}" for i, s in pairs).encode()).hexdigest()
+
+
+def latest_split_set(db, project_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM split_sets WHERE project_id = ? ORDER BY id DESC LIMIT 1", [project_id]))
+    return _split_set_row(rows[0]) if rows else None
+
+
+def get_split_set(db, split_set_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM split_sets WHERE id = ?", [split_set_id]))
+    return _split_set_row(rows[0]) if rows else None
+
+
+def _split_set_row(row: dict) -> dict:
+    row = dict(row)
+    row["ratios"] = json.loads(row.pop("ratios_json")) if row.get("ratios_json") else None
+    row["sizes"] = json.loads(row.pop("sizes_json"))
+    return row
+
+
+def insert_split_set(
+    db,
+    project_id: int,
+    method: str,
+    created_utc: str,
+    seed=None,
+    ratios=None,
+    group_aware=False,
+    change_id=None,
+    import_id=None,
+) -> int:
+    """Snapshot the project's split assignment as it is now (call inside the transaction that made it)."""
+    pairs = assignment(db, project_id)
+    sizes = dict.fromkeys(SPLITS, 0)
+    for _, split in pairs:
+        sizes[split] += 1
+    split_set_id = db.execute(
+        "INSERT INTO split_sets (project_id, method, seed, ratios_json, group_aware, change_id, import_id, sizes_json,"
+        " assignment_sha256, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            project_id,
+            method,
+            seed,
+            json.dumps(list(ratios)) if ratios else None,
+            int(bool(group_aware)),
+            change_id,
+            import_id,
+            json.dumps(sizes),
+            assignment_sha256(pairs),
+            created_utc,
+        ],
+    ).lastrowid
+    db.conn.executemany(
+        "INSERT INTO split_set_rows (split_set_id, observation_id, split) VALUES (?, ?, ?)",
+        [(split_set_id, i, s) for i, s in pairs],
+    )
+    return split_set_id
+
+
+def list_split_sets(db, project_id: int) -> list[dict]:
+    """The project's split sets, newest first (the first one is in force)."""
+    return [
+        _split_set_row(r)
+        for r in db.query("SELECT * FROM split_sets WHERE project_id = ? ORDER BY id DESC", [project_id])
+    ]
+
+
+def split_set_rows(db, split_set_id: int) -> dict[int, str]:
+    """observation id -> split in that split set."""
+    return dict(
+        db.execute("SELECT observation_id, split FROM split_set_rows WHERE split_set_id = ?", [split_set_id]).fetchall()
+    )

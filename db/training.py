@@ -25,17 +25,24 @@ def _run_row(row: dict) -> dict:
 
 
 def create_experiment(
-    db, project_id: int, name: str, kind: str, config_json: str, runs: list[dict]
+    db,
+    project_id: int,
+    name: str,
+    kind: str,
+    config_json: str,
+    runs: list[dict],
+    manifest_id: int | None = None,
+    rerun_of: int | None = None,
 ) -> tuple[int, list[int]]:
-    """Insert an experiment and its queued runs (one per seed) in one transaction.
-
-    Each item of `runs`: seed, config_json, labels_json, composition_json.
+    """Insert an experiment (with its frozen training manifest) and its queued runs, one per seed, in one
+    transaction. Each item of `runs`: seed, config_json, labels_json, composition_json.
     """
     with immediate(db):
         now = now_utc()
         cur = db.execute(
-            "INSERT INTO experiments (project_id, name, kind, config_json, created_utc) VALUES (?, ?, ?, ?, ?)",
-            [project_id, name, kind, config_json, now],
+            "INSERT INTO experiments (project_id, name, kind, config_json, created_utc, manifest_id, rerun_of)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [project_id, name, kind, config_json, now, manifest_id, rerun_of],
         )
         experiment_id = cur.lastrowid
         run_ids = []
@@ -204,7 +211,7 @@ def list_experiments(db, project_id: int) -> list[dict]:
     reconcile_runs(db, project_id)
     rows = list(
         db.query(
-            "SELECT e.id, e.name, e.kind, e.config_json, e.created_utc, COUNT(r.id) AS runs,"
+            "SELECT e.id, e.name, e.kind, e.config_json, e.created_utc, e.manifest_id, e.rerun_of, COUNT(r.id) AS runs,"
             " SUM(r.status = 'queued') AS queued, SUM(r.status = 'running') AS running,"
             " SUM(r.status = 'done') AS done, SUM(r.status = 'failed') AS failed,"
             " SUM(r.status = 'cancelled') AS cancelled"
@@ -313,12 +320,14 @@ def synthetic_by_ids(db, ids: list[int]) -> dict[int, dict]:
 
 
 def synthetic_choices(db, project_id: int) -> dict:
-    """What the augmented-set filters can choose from: runs, models, facet values."""
+    """What the augmented-set filters can choose from: finished runs (one still generating cannot be chosen),
+    models, facet values."""
     runs = [
         r["run_id"]
         for r in db.query(
-            "SELECT DISTINCT run_id FROM observations WHERE project_id = ? AND source = 'synthetic'"
-            " AND run_id IS NOT NULL ORDER BY run_id",
+            "SELECT DISTINCT run_id FROM observations o WHERE project_id = ? AND source = 'synthetic'"
+            " AND run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM generation_runs g WHERE g.id = o.run_id"
+            " AND g.status IN ('queued', 'running')) ORDER BY run_id",
             [project_id],
         )
     ]

@@ -234,6 +234,14 @@ def import_form() -> None:
     id_column = right.selectbox(
         "Id column", optional, index=optional.index(guess["id_column"]) if guess["id_column"] else 0, key=f"{key}-id"
     )
+    group_column = left.selectbox(
+        "Group column",
+        optional,
+        index=optional.index(guess["group_column"]) if guess.get("group_column") else 0,
+        format_func=lambda c: "(none: every row stands alone)" if c == NONE else c,
+        key=f"{key}-group",
+        help="A patient, note or document id: rows sharing it are kept in one split (train, validation or test).",
+    )
     unknown = right.radio(
         "Labels not in the label set",
         ["stop", "add"],
@@ -267,6 +275,7 @@ def import_form() -> None:
         separator=separator or ";",
         split_column=None if split_column == NONE else split_column,
         id_column=None if id_column == NONE else id_column,
+        group_column=None if group_column == NONE else group_column,
         encoding=encoding,
         split_ratios=ratios,
         seed=seed,

@@ -8,6 +8,7 @@ from core.quality import figures as quality_figures
 from core.quality import view as quality_view
 from core.results import caveats, comparison, curves, error_analysis, report, tables
 from core.results import figures as figures_results
+from core.training import view as training_view
 from db import db_path
 from db import results as stored
 from ui.common import current_project, db, ensure_shell
@@ -310,3 +311,14 @@ for tab, render in zip(st.tabs(list(TABS), key="results_tab", on_change="rerun")
     if tab.open:
         with tab:
             render(results, key)
+
+st.markdown("**Training data of these experiments**")
+st.dataframe(
+    training_view.manifest_table(db(), [{"id": e.id, "name": e.name} for e in cmp.experiments]),
+    hide_index=True,
+    width="stretch",
+)
+st.caption(
+    "Each experiment's training data was frozen when it was created (its manifest, named by a short content "
+    "hash): every seed trained on exactly those observations and labels; a re-run on the Train page keeps the hash."
+)

@@ -24,6 +24,7 @@ from core.training.figures import composition_bars, loss_curve
 from core.training.job import start_experiment
 from ui.common import current_project, db, ensure_shell, plain
 from ui.data_splits import carve_validation_offer
+from ui.training_cells import experiment_actions
 
 ensure_shell()
 
@@ -107,7 +108,11 @@ with new_tab:
             st.info("This project has no synthetic observations yet: generate some on the Generate page.")
         f = st.columns(3)
         selection.run_ids = f[0].multiselect(
-            "Generation runs (none = all)", choices["run_ids"], format_func=lambda r: f"run {r}", key="tr_runs"
+            "Generation runs (none = every finished run)",
+            choices["run_ids"],
+            format_func=lambda r: f"run {r}",
+            key="tr_runs",
+            help="Runs still generating are not listed: an experiment's training data is frozen when it starts.",
         )
         selection.models = f[1].multiselect("Models (none = all)", choices["models"], key="tr_models")
         selection.labels = f[2].multiselect("Labels (none = all)", choices["labels"], key="tr_labels")
@@ -220,13 +225,16 @@ with runs_tab:
         rows = view.experiments_overview(db(), project.id)["experiments"]
         st.dataframe(
             pd.DataFrame(rows)[
-                ["id", "name", "kind", "runs", "queued", "running", "done", "failed", "cancelled", "created_utc"]
+                ["id", "name", "kind", "manifest", "runs", "queued", "running", "done", "failed", "cancelled"]
+                + ["training data", "created_utc"]
             ],
             hide_index=True,
             width="stretch",
         )
 
     experiments_table()
+    with st.expander("Re-run, export to a cluster, import results"):
+        experiment_actions(overview["experiments"])
     runs = {r["id"]: r for r in overview["runs"]}
     if st.session_state.get("tr_run") not in runs:
         st.session_state["tr_run"] = next(iter(runs))
@@ -253,7 +261,9 @@ with runs_tab:
                 key="tr_cancel_exp",
                 on_click=lambda: view.cancel_experiment(db(), run["experiment_id"]),
             )
-        if run["error"]:
+        if run["error"] and run["error"].startswith("Exported as "):
+            st.info(plain(run["error"]))  # waiting for its results file from elsewhere, not a failure
+        elif run["error"]:
             st.error(plain(run["error"]))
         if shown["test_macro_f1"]:
             m = st.columns(4)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.data.resplit import DEFAULT_VALIDATION_SHARE, carve_validation, resplit, split_summary
+from core.data.resplit import DEFAULT_VALIDATION_SHARE, carve_validation, group_overview, resplit, split_summary
 from core.data.splits import DEFAULT_SEED
 from db.observations import SPLITS
 from db.projects import Project
-from db.splits import list_split_changes, split_sizes
+from db.splits import list_split_changes, list_split_sets, split_sizes
 from ui.common import db, plain
 
 _DONE = "split_change_done"
@@ -58,11 +58,23 @@ def splits_tab(project: Project) -> None:
         return
     st.dataframe(pd.DataFrame(summary.rows()), hide_index=True, width="stretch")
     st.caption(f"Largest gap between two splits' share of one label: {summary.max_share_gap():.1f} percentage points.")
+    groups = group_overview(db(), project.id)
+    if groups["crossing"]:
+        named = ", ".join(groups["crossing"][:5])
+        st.warning(
+            plain(
+                f"{len(groups['crossing'])} of {groups['groups']:,} groups have observations in more than one split "
+                f"(e.g. {named}): the file's split column put them there. Re-split below to keep each group together."
+            )
+        )
+    elif groups["groups"]:
+        st.caption(f"{groups['groups']:,} groups (patient, note or document ids): each sits in one split.")
     carve_validation_offer(project, "splits-tab")
     with st.expander("Re-split the real data"):
         st.caption(
             "Re-draws the split of every real observation in the chosen splits with a seeded, label-stratified "
-            "split. Experiments already trained keep their results but were trained on the old splits."
+            "split; observations sharing a group (patient, note, document) stay in one split. Experiments keep "
+            "the split set they were created with (below)."
         )
         c = st.columns(4)
         train = c[0].number_input("Train %", 1, 100, 70, key="rs-tr")
@@ -78,6 +90,22 @@ def splits_tab(project: Project) -> None:
             else:
                 st.session_state[_DONE] = change.describe()
                 st.rerun()
+    sets = list_split_sets(db(), project.id)
+    if sets:
+        st.markdown(f"**Split sets ({len(sets)}, the first is in force)**")
+        rows = [
+            {
+                "split set": f"#{s['id']}",
+                "when (UTC)": s["created_utc"][:19].replace("T", " "),
+                "made by": s["method"],
+                "seed": "" if s["seed"] is None else str(s["seed"]),
+                "shares": "/".join(f"{round(r * 100)}" for r in s["ratios"]) if s["ratios"] else "",
+                "groups kept together": "yes" if s["group_aware"] else "",
+                **{split: s["sizes"].get(split, 0) for split in SPLITS},
+            }
+            for s in sets
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     history = list_split_changes(db(), project.id)
     if history:
         st.markdown(f"**Split changes ({len(history)})**")

@@ -44,6 +44,8 @@ TRAINING_CONFIG = {
     "data.quality_report_id": "quality_reports",
     "data.judge_run_id": "judge_runs",
 }
+# The selection a training manifest was frozen with (core.training.manifest): the same ids as a config's data.
+MANIFEST_SELECTION = {"run_ids.*": RUNS, "quality_report_id": "quality_reports", "judge_run_id": "judge_runs"}
 
 # In an order where every enforced foreign key points at a table already written.
 TABLES: list[Table] = [
@@ -131,6 +133,13 @@ TABLES: list[Table] = [
         "split_changes", ("project_id", "projects"), plain=("settings_json", "sizes_before_json", "sizes_after_json")
     ),
     Table("split_change_rows", ("change_id", "split_changes"), key=None, refs={"observation_id": OBS}),
+    Table(
+        "split_sets",
+        ("project_id", "projects"),
+        refs={"change_id": "split_changes", "import_id": "imports"},
+        plain=("ratios_json", "sizes_json"),
+    ),
+    Table("split_set_rows", ("split_set_id", "split_sets"), key=None, refs={"observation_id": OBS}),
     Table("reviewers", ("project_id", "projects")),
     Table(
         "review_samples",
@@ -209,7 +218,26 @@ TABLES: list[Table] = [
         key=None,
         json_ids={"ranking_json": {"quality_report_id": "quality_reports", "judge_run_id": "judge_runs"}},
     ),
-    Table("experiments", ("project_id", "projects"), json_ids={"config_json": TRAINING_CONFIG}),
+    Table(
+        "training_manifests",
+        ("project_id", "projects"),
+        refs={"split_set_id": "split_sets"},
+        json_ids={"selection_json": MANIFEST_SELECTION},
+        plain=("label_codes_json", "counts_json"),
+    ),
+    Table(
+        "training_manifest_rows",
+        ("manifest_id", "training_manifests"),
+        key=None,
+        refs={"observation_id": OBS},
+        plain=("labels_json",),
+    ),
+    Table(
+        "experiments",
+        ("project_id", "projects"),
+        refs={"manifest_id": "training_manifests"},
+        json_ids={"config_json": TRAINING_CONFIG},
+    ),
     Table(
         "training_runs",
         ("experiment_id", "experiments"),
@@ -220,6 +248,7 @@ TABLES: list[Table] = [
     ),
     Table("epoch_metrics", ("run_id", "training_runs")),
     Table("test_metrics", ("run_id", "training_runs"), key=None),
+    Table("imported_results", ("run_id", "training_runs"), key=None),
     Table(
         "test_predictions", ("run_id", "training_runs"), key=None, refs={"observation_id": OBS}, plain=("probs_json",)
     ),

@@ -26,6 +26,8 @@ class ImportSettings:
     separator: str = ";"
     split_column: str | None = None  # none: a seeded, label-stratified split is made
     id_column: str | None = None
+    # Optional: a patient, note or document id. Observations sharing it are kept in one split.
+    group_column: str | None = None
     encoding: str = "utf-8"
     split_ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = DEFAULT_SEED
@@ -38,7 +40,7 @@ class ImportSettings:
         cols = [self.text_column]
         cols += [self.labels_column] if self.label_mode == "joined" and self.labels_column else []
         cols += list(self.label_columns) if self.label_mode == "onehot" else []
-        cols += [c for c in (self.split_column, self.id_column) if c]
+        cols += [c for c in (self.split_column, self.id_column, self.group_column) if c]
         return cols
 
 

@@ -31,7 +31,7 @@ from dataclasses import asdict
 
 from core.data.import_report import ImportFailed, ImportReport, ImportSettings, report_from_dict
 from core.data.row_checker import RowChecker
-from core.data.splits import check_ratios, stratified_split, summarise
+from core.data.splits import check_ratios, crossing_groups, stratified_split, summarise
 from core.data.tables import (
     FileProblem,
     Problem,
@@ -55,6 +55,7 @@ from db.observations import (
     set_splits,
 )
 from db.projects import Label, _add_labels_in_transaction, get_project
+from db.splits import grouped_rows, insert_split_set
 
 # The entry points of an import; settings, report and problem types are re-exported for callers.
 __all__ = [
@@ -117,7 +118,7 @@ def _check_size(source: Source, filename: str) -> None:
 
 def _check_file(db, project_id: int, source: Source, settings: ImportSettings, filename: str, seen: dict, write=None):
     """Read and check every record; hand accepted rows, as (row, split, text, text_key, labels_json,
-    external_id), to `write` in batches while nothing is wrong."""
+    external_id, group), to `write` in batches while nothing is wrong."""
     project = get_project(db, project_id)
     if project is None:
         raise ValueError(f"There is no project with id {project_id}.")
@@ -148,15 +149,38 @@ def _check_file(db, project_id: int, source: Source, settings: ImportSettings, f
     return checker
 
 
-def _split_outcome(checker: RowChecker, settings: ImportSettings) -> list[str]:
+def _split_outcome(checker: RowChecker, settings: ImportSettings, existing: list) -> list[str]:
+    """Each accepted row's split. Without a split column the split is drawn over the whole project: the
+    project's real rows already placed (`existing`: id, split, labels, group) count towards each split's
+    share, and a row whose group is already in the project joins that group's split."""
     report = checker.report
+    old_groups = [g for *_, g in existing]
     if settings.split_column:
         splits = checker.splits
         report.split_source = f"from column '{settings.split_column}'"
+        crossing = crossing_groups(old_groups + checker.groups, [r[1] for r in existing] + splits)
+        if crossing:
+            named = ", ".join(f"'{g}'" for g in sorted(crossing)[:5])
+            report.warnings.append(
+                f"{len(crossing)} group(s) in column '{settings.group_column}' have observations in more than one "
+                f"split (e.g. {named}): the file's split column puts them there. Re-split on the Data page to keep "
+                "each group in one split."
+            )
     else:
-        splits = stratified_split(checker.label_sets, settings.split_ratios, settings.seed)
+        n_old = len(existing)
+        fixed = {k: r[1] for k, r in enumerate(existing)}
+        drawn = stratified_split(
+            [r[2] for r in existing] + list(checker.label_sets),
+            settings.split_ratios,
+            settings.seed,
+            old_groups + checker.groups if settings.group_column or any(old_groups) else None,
+            fixed,
+        )
+        splits = drawn[n_old:]
         shares = "/".join(f"{round(r * 100)}" for r in settings.split_ratios)
-        report.split_source = f"stratified by label, {shares}, seed {settings.seed}"
+        whole = f" over the whole project ({n_old:,} observations already in it)" if n_old else ""
+        groups = f", groups from column '{settings.group_column}' kept together" if settings.group_column else ""
+        report.split_source = f"stratified by label{whole}, {shares}, seed {settings.seed}{groups}"
     report.split_summary = summarise(checker.label_sets, splits)
     return splits
 
@@ -170,7 +194,7 @@ def plan_import(db, project_id: int, source: Source, settings: ImportSettings, f
         return ImportReport(filename, problems=exc.problems, problem_count=exc.problem_count)
     report = checker.finish()
     if report.ok:
-        _split_outcome(checker, settings)
+        _split_outcome(checker, settings, grouped_rows(db, project_id))
         if report.added_labels:
             report.warnings.append(f"Importing will add these labels to the project: {', '.join(report.added_labels)}.")
     return report
@@ -206,17 +230,18 @@ def import_file(
         report = checker.finish()
         if not report.ok:
             raise ImportFailed(report.problems, report.problem_count)
-        splits = _split_outcome(checker, settings)
+        existing = grouped_rows(db, project_id)
+        splits = _split_outcome(checker, settings, existing)
         chosen = [] if settings.split_column else [(s, i + 1) for i, s in enumerate(splits) if s != "train"]
         # Repeated texts whose labels were merged into their first row, which is already staged.
         merged = [(json.dumps(list(labels)), checker.first_at[key] + 1) for key, labels in checker.merged.items()]
         staging.finish(chosen, merged)
-        return _publish(db, project_id, staging, checker, settings, filename, sha256, asdict(settings))
+        return _publish(db, project_id, staging, checker, settings, filename, sha256, asdict(settings), len(existing))
     finally:
         staging.remove()
 
 
-def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, settings_dict):
+def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, settings_dict, n_old):
     """The short write transaction: re-check texts others added meanwhile, copy the staged rows, record it."""
     report = checker.report
     created = now_utc()
@@ -231,8 +256,12 @@ def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, fi
             written = insert_staged(db, project_id, import_id, created, [seq for seq, _, _ in repeats])
             if repeats:
                 checker.left_out(repeats)
-                splits = _split_outcome(checker, settings)
-                if not settings.split_column:  # the split is made again over the rows that remain
+            ours = set(import_observation_ids(db, import_id))
+            existing = [r for r in grouped_rows(db, project_id) if r[0] not in ours]
+            if repeats or len(existing) != n_old:
+                # Rows left out, or others' rows added while the file was read: the split is made again.
+                splits = _split_outcome(checker, settings, existing)
+                if not settings.split_column:
                     ids = import_observation_ids(db, import_id)
                     set_splits(db, zip(splits, ids, strict=True))
             if written != report.rows_imported:  # the staged rows and the checked rows must be the same rows
@@ -240,6 +269,17 @@ def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, fi
             if report.added_labels:
                 _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
                 report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
+            drawn = not settings.split_column
+            insert_split_set(
+                db,
+                project_id,
+                "import" if drawn else f"import, split column '{settings.split_column}'",
+                created,
+                settings.seed if drawn else None,
+                settings.split_ratios if drawn else None,
+                bool(settings.group_column) and drawn,
+                import_id=import_id,
+            )
             report.import_id = import_id
             finish_import(db, import_id, report.rows_read, report.rows_imported, report.rows_skipped, report.to_dict())
     finally:
@@ -265,4 +305,5 @@ def guess_settings(columns: list[str], label_codes: list[str]) -> dict:
         "label_columns": onehot,
         "split_column": first("split", "fold", "set", "partition"),
         "id_column": first("id", "external_id", "doc_id", "record_id"),
+        "group_column": first("patient", "patient_id", "group", "group_id", "note_id", "document_id", "subject_id"),
     }

@@ -69,6 +69,7 @@ class RowChecker:
         self.short_rows = 0
         self.label_sets: list[tuple[str, ...]] = []  # per accepted row, for splitting and the summary
         self.splits: list[str] = []
+        self.groups: list[str | None] = []  # per accepted row: its group (patient, note, document), if any
         self.first_at: dict[str, int] = {}  # text_key -> index in label_sets of its first row
         # text_key -> the first row's own labels: conflicts are judged against these, not against a merged set
         # that earlier repeats already widened (which would count a row agreeing with the first as a conflict)
@@ -137,6 +138,7 @@ class RowChecker:
                 self.onehot.append((i, code))
         self.split_i = find(s.split_column, "split")
         self.id_i = find(s.id_column, "id")
+        self.group_i = find(s.group_column, "group")
         self.width = len(self.columns)
         self.header_ok = not self.report.problem_count
 
@@ -198,7 +200,7 @@ class RowChecker:
         return cached
 
     def check(self, row: int | None, values) -> tuple | None:
-        """The accepted (split, text, text_key, labels_json, external_id) of one record, or None."""
+        """The accepted (split, text, text_key, labels_json, external_id, group) of one record, or None."""
         report = self.report
         if isinstance(values, Problem):
             report.rows_read += row is not None
@@ -239,7 +241,8 @@ class RowChecker:
                 )
                 return None
         external_id = (cell(values[self.id_i]).strip() or None) if self.id_i is not None else None
-        for column, value in ((self.s.text_column, text), (self.s.id_column, external_id or "")):
+        group = (cell(values[self.group_i]).strip() or None) if self.group_i is not None else None
+        for column, value in ((self.s.text_column, text), (self.s.id_column, external_id or ""), (self.s.group_column, group or "")):
             if "\x00" in value:  # SQLite and the pages would cut the text at this byte
                 position = value.index("\x00") + 1
                 self.problem(
@@ -252,7 +255,7 @@ class RowChecker:
         key = text_key(text)
         first = self.in_file.get(key)
         if first is not None:
-            return self._repeat(row, first, key, labels, (split, text, key, labels_json, external_id))
+            return self._repeat(row, first, key, labels, (split, text, key, labels_json, external_id, group))
         self.in_file[key] = row
         if key in self.existing:
             origin = self.existing[key]
@@ -264,7 +267,8 @@ class RowChecker:
         self.first_labels[key] = labels
         self.label_sets.append(labels)
         self.splits.append(split)
-        return split, text, key, labels_json, external_id
+        self.groups.append(group)
+        return split, text, key, labels_json, external_id, group
 
     def _repeat(self, row: int, first: int, key: str, labels: tuple, accepted: tuple) -> tuple | None:
         """A row whose text repeats an earlier row of the file: skip it, keep it, or merge its labels."""
@@ -282,6 +286,7 @@ class RowChecker:
             self.report.rows_imported += 1
             self.label_sets.append(labels)
             self.splits.append(accepted[0])
+            self.groups.append(accepted[5])
             return accepted
         if policy == "merge":
             merged = tuple(sorted(set(theirs) | set(labels)))
@@ -316,6 +321,7 @@ class RowChecker:
         self.report.rows_imported -= len(rows)
         self.label_sets = [labels for i, labels in enumerate(self.label_sets) if i not in gone]
         self.splits = [split for i, split in enumerate(self.splits) if i not in gone]
+        self.groups = [group for i, group in enumerate(self.groups) if i not in gone]
         self.report.warnings.append(
             f"{len(rows)} row(s) repeat a text added to the project while this file was read; they are skipped."
         )

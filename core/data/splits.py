@@ -6,12 +6,15 @@ still wants the most examples of that label. The `iterative-stratification` pack
 two-way splits, so three splits take two passes (test off first, then validation from the rest); on
 100,000 rows with 10 labels that took 2.4 s here against 0.3 s for this single three-way pass, with
 the same largest gap between splits' label shares (tests/test_splits.py compares the two).
+
+With groups (a patient, a note, a document id), the unit of the split is the group: it carries the union of
+its examples' label vectors and weighs as many examples as it holds, so no group ever crosses splits.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from db.observations import SPLITS
@@ -33,45 +36,73 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
 
 
 def stratified_split(
-    label_sets: Sequence[Sequence[str]], ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = DEFAULT_SEED
+    label_sets: Sequence[Sequence[str]],
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = DEFAULT_SEED,
+    groups: Sequence[str | None] | None = None,
+    fixed: Mapping[int, str] | None = None,
 ) -> list[str]:
     """The split name ('train', 'validation', 'test') of each example, given each example's labels.
 
-    The same labels, ratios and seed always give the same answer.
+    `groups` (optional, one per example; None = a group of its own): examples of one group (a patient, a
+    note, a document) are one unit carrying the union of their label vectors, so no group crosses splits.
+    `fixed` (optional, example index -> split): examples already placed; they count towards each split's
+    share and pull the rest of their group with them. The same inputs always give the same answer.
     """
     ratios = check_ratios(ratios)
     n = len(label_sets)
+    fixed = dict(fixed or {})
     rng = random.Random(seed)
     codes = sorted({code for labels in label_sets for code in labels})
     index = {code: i for i, code in enumerate(codes)}
-    # Examples in a seeded random order, so ties are broken by the seed rather than by file order.
-    order = list(range(n))
+    members = _units(n, groups)
+    # Units in a seeded random order, so ties are broken by the seed rather than by file order.
+    order = list(range(len(members)))
     rng.shuffle(order)
-    example_labels = [sorted({index[c] for c in label_sets[i]}) for i in range(n)]
+    # Per unit: how many of its examples carry each label (a unit weighs as many examples as it holds).
+    unit_labels: list[dict[int, int]] = []
+    for unit in members:
+        counts: dict[int, int] = {}
+        for i in unit:
+            for lab in {index[c] for c in label_sets[i]}:
+                counts[lab] = counts.get(lab, 0) + 1
+        unit_labels.append(counts)
 
     folds = (0, 1, 2)
     wanted = [r * n for r in ratios]  # examples each split still wants
     per_label_total = [0] * len(codes)
-    for labels in example_labels:
-        for lab in labels:
-            per_label_total[lab] += 1
+    for counts in unit_labels:
+        for lab, k in counts.items():
+            per_label_total[lab] += k
     wanted_label = [[r * total for r in ratios] for total in per_label_total]
     remaining = per_label_total[:]
-    assigned = [-1] * n
+    assigned = [-1] * len(members)
+
+    def place(u: int, fold: int) -> None:
+        assigned[u] = fold
+        wanted[fold] -= len(members[u])
+        for lab, k in unit_labels[u].items():
+            wanted_label[lab][fold] -= k
+            remaining[lab] -= k
+
+    for u, unit in enumerate(members):
+        pinned = [fixed[i] for i in unit if i in fixed]
+        if pinned:
+            place(u, SPLITS.index(pinned[0]))
 
     by_label: list[list[int]] = [[] for _ in codes]
-    for i in order:
-        for lab in example_labels[i]:
-            by_label[lab].append(i)
+    for u in order:
+        for lab in sorted(unit_labels[u]):
+            by_label[lab].append(u)
 
-    open_labels = {lab for lab, total in enumerate(per_label_total) if total}
+    open_labels = {lab for lab, total in enumerate(remaining) if total}
     while open_labels:
         # The label with the fewest unplaced examples: rare labels are placed while there is room for them.
         lab = min(open_labels, key=lambda x: (remaining[x], x))
         open_labels.discard(lab)
         want = wanted_label[lab]
-        for i in by_label[lab]:
-            if assigned[i] >= 0:
+        for u in by_label[lab]:
+            if assigned[u] >= 0:
                 continue
             # Only splits that still have room compete: without this, small files (where every label's
             # wanted validation share is below one example) leave the validation split empty.
@@ -84,18 +115,44 @@ def stratified_split(
                 fold = candidates[0] if len(candidates) == 1 else rng.choice(candidates)
             else:
                 fold = candidates[0]
-            assigned[i] = fold
-            wanted[fold] -= 1
-            for other in example_labels[i]:
-                wanted_label[other][fold] -= 1
-                remaining[other] -= 1
-    # Unlabelled examples fill each split up to its wanted size.
-    for i in order:
-        if assigned[i] < 0:
-            fold = max(folds, key=lambda f: (wanted[f], -f))
-            assigned[i] = fold
-            wanted[fold] -= 1
-    return [SPLITS[f] for f in assigned]
+            place(u, fold)
+    # Unlabelled units fill each split up to its wanted size.
+    for u in order:
+        if assigned[u] < 0:
+            place(u, max(folds, key=lambda f: (wanted[f], -f)))
+    out = [""] * n
+    for u, unit in enumerate(members):
+        for i in unit:
+            out[i] = SPLITS[assigned[u]]
+    return out
+
+
+def _units(n: int, groups: Sequence[str | None] | None) -> list[list[int]]:
+    """Example indices per unit: one unit per group (in order of first appearance), one per ungrouped example."""
+    if groups is None:
+        return [[i] for i in range(n)]
+    if len(groups) != n:
+        raise ValueError(f"Got {len(groups)} group values for {n} examples.")
+    units: list[list[int]] = []
+    where: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        if group is None or group == "":
+            units.append([i])
+        elif group in where:
+            units[where[group]].append(i)
+        else:
+            where[group] = len(units)
+            units.append([i])
+    return units
+
+
+def crossing_groups(groups: Sequence[str | None], splits: Sequence[str]) -> dict[str, set[str]]:
+    """Groups whose examples sit in more than one split (empty when the split keeps every group together)."""
+    seen: dict[str, set[str]] = {}
+    for group, split in zip(groups, splits, strict=True):
+        if group:
+            seen.setdefault(group, set()).add(split)
+    return {g: s for g, s in seen.items() if len(s) > 1}
 
 
 @dataclass(frozen=True)

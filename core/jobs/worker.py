@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+from core.jobs.gpus import allocate, device_count, gpu_ids, processes_problem, training_slots
 from core.jobs.processes import alive, die_with_parent, kill_tree
 from core.keys import mask
 from db import connect, db_path
@@ -41,7 +42,8 @@ HANDLERS = {
 }
 # Kinds whose handler can pick up where a dead process left off.
 RESUMABLE = {"generation", "judge"}
-# How many jobs of each kind may run at once (2 CPU cores: one training at a time).
+# How many jobs of each kind may run at once (2 CPU cores: one training at a time). Training gets one slot
+# per visible GPU instead when the machine has GPUs (core.jobs.gpus).
 SLOTS = {"generation": 2, "training": 1, "quality": 1, "judge": 2}
 STALE_AFTER_S = 120
 POLL_S = 0.5
@@ -128,6 +130,8 @@ def run_job(path: Path, job_id: int) -> int:
     if job is None:
         return 0  # deleted with its project before it started
     jobq.set_pid(db, job_id, os.getpid())
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None and job["kind"] == "training":
+        jobq.log(db, job_id, f"Runs with CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}.")
     module_name, func_name = HANDLERS[job["kind"]].split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
@@ -157,6 +161,12 @@ class Supervisor:
     parent_pid: int | None = None
     children: dict[int, tuple[int, str, subprocess.Popen]] = field(default_factory=dict)  # job id -> (pid, kind, proc)
     stopping: bool = False
+    gpu_count: int | None = None  # None: what the machine shows (core.jobs.gpus.device_count)
+    job_gpus: dict[int, list[str]] = field(default_factory=dict)  # job id -> the GPU ids it was given
+
+    def __post_init__(self):
+        count = device_count() if self.gpu_count is None else self.gpu_count
+        self.gpu_ids = gpu_ids(count, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def loop(self) -> None:
         try:
@@ -185,16 +195,44 @@ class Supervisor:
         busy = {}
         for _, kind, _ in self.children.values():
             busy[kind] = busy.get(kind, 0) + 1
-        return [kind for kind in HANDLERS if busy.get(kind, 0) < SLOTS.get(kind, 1)]
+        slots = {**SLOTS, "training": training_slots(len(self.gpu_ids))}
+        return [kind for kind in HANDLERS if busy.get(kind, 0) < slots.get(kind, 1)]
+
+    def _gpus_for_next_training(self, db) -> list[str] | None | bool:
+        """GPU ids for the next queued training job; None when it must wait for GPUs to free up; False when
+        the machine has no GPUs (or no training job waits)."""
+        if not self.gpu_ids:
+            return False
+        waiting = jobq.next_queued(db, "training")
+        if waiting is None:
+            return False
+        wanted = int(waiting["config"].get("processes", 1))
+        problem = processes_problem(wanted, len(self.gpu_ids))
+        if problem:
+            job = jobq.claim_next(db, ["training"])
+            jobq.log(db, job["id"], problem, "error")
+            jobq.finish(db, job["id"], "failed", "Too few GPUs", error=problem)
+            return self._gpus_for_next_training(db)
+        return allocate(self.gpu_ids, self.job_gpus.values(), wanted)
 
     def _start_jobs(self, db) -> None:
         while kinds := self._free_kinds():
+            gpus = self._gpus_for_next_training(db) if "training" in kinds else False
+            if gpus is None:  # the next training job waits for its GPUs; other kinds still start
+                kinds = [k for k in kinds if k != "training"]
+                if not kinds:
+                    return
             job = jobq.claim_next(db, kinds)
             if job is None:
                 return
+            env = None
+            if job["kind"] == "training" and gpus:
+                # One GPU per job (or the job's torchrun ranks across its GPUs): each sees only its own.
+                env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
+                self.job_gpus[job["id"]] = gpus
             cmd = [sys.executable, "-m", "core.jobs.worker", "--db", str(self.path), "--run-job", str(job["id"])]
             # The job goes with the supervisor, even a SIGKILLed one (and takes its own children with it).
-            proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], preexec_fn=die_with_parent)
+            proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], preexec_fn=die_with_parent, env=env)
             jobq.set_pid(db, job["id"], proc.pid)
             self.children[job["id"]] = (proc.pid, job["kind"], proc)
 
@@ -204,6 +242,7 @@ class Supervisor:
             if code is None:
                 continue
             del self.children[job_id]
+            self.job_gpus.pop(job_id, None)
             leases.release_leases(db, leases.lease_owner(_pid, job_id))  # its claims died with it
             job = jobq.get(db, job_id)
             if job and job["status"] == "running":
@@ -232,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--run-job", type=int, default=None)
+    parser.add_argument("--gpus", type=int, default=None, help="GPUs to schedule training on (default: all visible)")
     args = parser.parse_args(argv)
     path = (args.db or db_path()).resolve()
     if args.run_job is not None:
@@ -243,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         except BlockingIOError:
             return 0  # another supervisor serves this database
         remove_stale(path)  # staging files of imports killed before this start
-        sup = Supervisor(path, args.parent_pid)
+        sup = Supervisor(path, args.parent_pid, gpu_count=args.gpus)
 
         def stop(*_):
             sup.stopping = True

@@ -1,7 +1,9 @@
 """Training as background jobs: one experiment (a config over several seeds) = one job per seed.
 
-`start_experiment` checks the settings, stores the experiment and its runs and enqueues their jobs;
-the worker calls `run(db, job)` in the job's own process. The run's status follows its job: running,
+`start_experiment` checks the settings, freezes the training data as a manifest (core.training.manifest),
+stores the experiment and its runs and enqueues their jobs; every seed trains on exactly that manifest, and
+`rerun_experiment` starts a new experiment on the same config and manifest. The worker calls `run(db, job)`
+in the job's own process. The run's status follows its job: running,
 done, failed (with the reason) or cancelled. With `processes > 1` the run is trained by
 `torchrun` (one process per GPU, DDP); rank 0 writes progress and results:
 
@@ -23,10 +25,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.jobs.gpus import device_count, processes_problem
 from core.jobs.processes import die_with_parent, kill_tree
+from core.training import manifest as frozen
 from core.training.config import TrainingConfig
 from core.training.dataset import TrainingData, build, pin_quality_report
 from db import jobs as jobq
+from db import manifests as mq
 from db import training as q
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,37 +69,95 @@ class DbReporter:
             raise RuntimeError(f"Job {self.job_id} is {job['status']}; stopping its training.")
 
 
-def start_experiment(db, project_id: int, config: TrainingConfig, name: str = "") -> dict:
-    """Store an experiment with one queued run and one queued job per seed.
+def start_experiment(
+    db, project_id: int, config: TrainingConfig, name: str = "", manifest_id: int | None = None, rerun_of=None
+) -> dict:
+    """Store an experiment with its frozen training manifest, one queued run and one queued job per seed.
 
-    Raises ValueError with every settings problem. Data problems (no real train data, a label
-    without examples) are shown by `core.training.dataset.preview`; a run started anyway fails with them.
+    Without `manifest_id` the training data is built now and frozen; with one (a re-run), that manifest is
+    used as it is. Returns experiment_id, name, run_ids, job_ids, manifest_id and manifest_sha256.
+    Raises ValueError with every settings problem, and when a chosen generation run is still generating.
+    Data problems (no real train data, a label without examples) are shown by
+    `core.training.dataset.preview`; a run started anyway fails with them.
     """
     config.validate()
-    pin_quality_report(db, project_id, config.data)
-    data = build(db, project_id, config.data)
+    problem = processes_problem(config.processes, device_count())
+    if problem:
+        raise ValueError(problem)
+    if manifest_id is None:
+        pin_quality_report(db, project_id, config.data)
+        made = frozen.freeze(db, project_id, config.data)
+        manifest_id, sha = made["manifest_id"], made["sha256"]
+        manifest = mq.get_manifest(db, manifest_id)
+    else:
+        manifest = mq.get_manifest(db, manifest_id)
+        if manifest is None or manifest["project_id"] != project_id:
+            raise ValueError(f"Training manifest #{manifest_id} is not a manifest of this project.")
+        sha = manifest["content_sha256"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     prefix = "quick look · " if config.quick_look else ""
     name = name.strip() or f"{prefix}{config.data.kind} · {Path(config.base_model).name or config.base_model} · {stamp}"
-    composition = json.dumps(data.composition())
-    labels = json.dumps(data.label_codes)
+    composition = json.dumps(manifest["counts"]["composition"])
+    labels = json.dumps(manifest["label_codes"])
     runs = [
         {"seed": s, "config_json": config.for_seed(s).to_json(), "labels_json": labels, "composition_json": composition}
         for s in config.seeds
     ]
-    experiment_id, run_ids = q.create_experiment(db, project_id, name, config.data.kind, config.to_json(), runs)
+    experiment_id, run_ids = q.create_experiment(
+        db, project_id, name, config.data.kind, config.to_json(), runs, manifest_id, rerun_of
+    )
     job_ids = []
     for run_id, seed in zip(run_ids, config.seeds, strict=True):
         job_id = jobq.enqueue(
             db,
             "training",
-            {"run_id": run_id, "experiment_id": experiment_id, "seed": seed},
+            {"run_id": run_id, "experiment_id": experiment_id, "seed": seed, "processes": config.processes},
             project_id,
             title=f"Train {name} · seed {seed}",
         )
         q.set_run_job(db, run_id, job_id)
         job_ids.append(job_id)
-    return {"experiment_id": experiment_id, "name": name, "run_ids": run_ids, "job_ids": job_ids}
+    return {
+        "experiment_id": experiment_id,
+        "name": name,
+        "run_ids": run_ids,
+        "job_ids": job_ids,
+        "manifest_id": manifest_id,
+        "manifest_sha256": sha,
+    }
+
+
+def rerun_experiment(db, experiment_id: int, name: str = "") -> dict:
+    """A new experiment with the same config and the same frozen manifest (so the same hash) as this one."""
+    exp = q.get_experiment(db, experiment_id)
+    if exp is None:
+        raise ValueError(f"Experiment {experiment_id} does not exist.")
+    if not exp.get("manifest_id"):
+        raise ValueError(
+            f"Experiment '{exp['name']}' was created before training data was frozen: it has no manifest to "
+            "re-run. Start a new experiment with the same settings instead."
+        )
+    config = TrainingConfig.from_dict(exp["config"])
+    return start_experiment(
+        db, exp["project_id"], config, name or f"re-run of {exp['name']}", exp["manifest_id"], experiment_id
+    )
+
+
+def training_data(db, run: dict, config: TrainingConfig, job_id: int | None = None) -> TrainingData:
+    """What a run trains on: its experiment's manifest (experiments from before manifests: built now)."""
+    exp = q.get_experiment(db, run["experiment_id"])
+    if not (exp and exp.get("manifest_id")):
+        return build(db, run["project_id"], config.data)
+    data = frozen.load(db, exp["manifest_id"])
+    if job_id is not None:
+        synthetic = sum(ex.source == "synthetic" for ex in data.train)
+        jobq.log(
+            db,
+            job_id,
+            f"Training data: manifest {frozen.verified_hash(db, exp['manifest_id'], data)} (hash checked), "
+            f"train {len(data.train)} ({synthetic} synthetic), validation {len(data.validation)}, test {len(data.test)}.",
+        )
+    return data
 
 
 def _summary_message(rows: list[dict], n_test: int, device: str) -> str:
@@ -195,7 +258,7 @@ def run(db, job: dict) -> str:
     q.start_run(db, run_id, device_name())
     try:
         config = TrainingConfig.from_dict(found["config"]).validate()
-        data = build(db, found["project_id"], config.data)
+        data = training_data(db, found, config, job["id"])
         q.set_data(db, run_id, data.label_codes, data.composition())
         problems = data.problems()
         if problems:
@@ -231,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     db = connect(args.db)
     found = q.get_run(db, args.run_id)
     config = TrainingConfig.from_dict(found["config"])
-    data = build(db, found["project_id"], config.data)
+    data = training_data(db, found, config)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     reporter = DbReporter(db, args.job_id, args.run_id, config.epochs) if main_rank else Reporter()
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from core.training.config import DataSelection
 from core.training.dataset import preview
+from core.training.manifest import describe
 from db import jobs as jobq
+from db import manifests as mq
 from db import training as q
 from db.projects import Project
 
@@ -30,8 +32,34 @@ def composition_preview(db, project: Project, selection: DataSelection) -> dict:
 
 
 def experiments_overview(db, project_id: int) -> dict:
-    """Experiments (with run counts by status) and their runs, statuses in step with the jobs."""
-    return {"experiments": q.list_experiments(db, project_id), "runs": q.list_runs(db, project_id)}
+    """Experiments (with run counts by status, manifest hash and counts) and their runs, statuses in step with
+    the jobs."""
+    experiments = q.list_experiments(db, project_id)
+    for exp in experiments:
+        shown = describe(mq.get_manifest(db, exp["manifest_id"]) if exp["manifest_id"] else None)
+        exp["manifest"] = shown["hash_short"]
+        exp["training data"] = shown["summary"]
+    return {"experiments": experiments, "runs": q.list_runs(db, project_id)}
+
+
+def manifest_table(db, experiments: list[dict]) -> list[dict]:
+    """Per experiment ({id, name}): the short hash and counts of the frozen data its runs trained on."""
+    rows = []
+    for exp in experiments:
+        shown = describe(mq.experiment_manifest(db, exp["id"]))
+        rows.append(
+            {
+                "experiment": exp["name"],
+                "manifest": shown["hash_short"],
+                "train real": shown.get("train_real"),
+                "train synthetic": shown.get("train_synthetic"),
+                "validation": shown.get("validation"),
+                "test": shown.get("test"),
+                "split set": f"#{shown['split_set_id']}" if shown.get("split_set_id") else "",
+                "training data": shown["summary"],
+            }
+        )
+    return rows
 
 
 def run_live(db, run_id: int) -> dict:

@@ -204,3 +204,45 @@ def m005_real_texts_may_repeat(db):
     # reports do repeat in real data). The importer still skips texts that an earlier import brought in.
     db.execute("DROP INDEX observations_real_text")
     db.execute("CREATE INDEX observations_real_text_key ON observations(project_id, text_key) WHERE source = 'real'")
+
+
+@core()
+def m006_observation_groups(db):
+    # An optional group per real observation (a patient, a note, a document id), read from a column at
+    # import: every split keeps a group's observations together.
+    db.execute("ALTER TABLE observations ADD COLUMN group_key TEXT")
+    db.execute("CREATE INDEX observations_group ON observations(project_id, group_key) WHERE group_key IS NOT NULL")
+
+
+@core()
+def m007_split_sets(db):
+    # Every split of a project's real data that was ever in force, with how it was made, and a snapshot of
+    # each observation's split in it: old splits stay readable, and an experiment names the one it used.
+    db.execute(
+        """
+        CREATE TABLE split_sets (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            method TEXT NOT NULL,            -- 'import', 're-split', 'carve validation', 'as found'
+            seed INTEGER,
+            ratios_json TEXT,                -- [train, validation, test] shares, when drawn
+            group_aware INTEGER NOT NULL DEFAULT 0,
+            change_id INTEGER REFERENCES split_changes(id) ON DELETE SET NULL,
+            import_id INTEGER REFERENCES imports(id) ON DELETE SET NULL,
+            sizes_json TEXT NOT NULL,        -- split -> real observations
+            assignment_sha256 TEXT NOT NULL, -- over (observation id, split) pairs in id order
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX split_sets_project ON split_sets(project_id, id)")
+    db.execute(
+        """
+        CREATE TABLE split_set_rows (
+            split_set_id INTEGER NOT NULL REFERENCES split_sets(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL,  -- no foreign key: the snapshot outlives a deleted text
+            split TEXT NOT NULL,
+            PRIMARY KEY (split_set_id, observation_id)
+        ) WITHOUT ROWID
+        """
+    )

@@ -88,3 +88,56 @@ def m001_training(db):
         )
         """
     )
+
+
+@migrations()
+def m002_manifests(db):
+    # The frozen training data of an experiment: built once when it is created, and what every seed of it
+    # (and every re-run of it) trains and evaluates on. Rows carry no foreign key to observations: a deleted
+    # text must make a later run fail loudly, not silently shrink the manifest.
+    db.execute(
+        """
+        CREATE TABLE training_manifests (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            split_set_id INTEGER REFERENCES split_sets(id) ON DELETE SET NULL,
+            label_codes_json TEXT NOT NULL,  -- label order of every probability vector
+            selection_json TEXT NOT NULL,    -- the DataSelection that chose the rows, generation runs resolved
+            counts_json TEXT NOT NULL,       -- set sizes, per-label composition, what was left out
+            content_sha256 TEXT NOT NULL,    -- over the canonical serialisation (core.training.manifest)
+            created_utc TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE training_manifest_rows (
+            manifest_id INTEGER NOT NULL REFERENCES training_manifests(id) ON DELETE CASCADE,
+            observation_id INTEGER NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('train', 'validation', 'test')),
+            source TEXT NOT NULL CHECK (source IN ('real', 'synthetic')),
+            labels_json TEXT NOT NULL,       -- the labels trained / evaluated with
+            label_source TEXT NOT NULL CHECK (label_source IN ('original', 'corrected', 'judged')),
+            text_key TEXT NOT NULL,          -- the text it was frozen with; a changed text is refused
+            PRIMARY KEY (manifest_id, observation_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("ALTER TABLE experiments ADD COLUMN manifest_id INTEGER REFERENCES training_manifests(id)")
+    db.execute("ALTER TABLE experiments ADD COLUMN rerun_of INTEGER")
+
+
+@migrations()
+def m003_imported_results(db):
+    # Results files of cells run elsewhere (python -m core.training.cell), attached to their runs.
+    db.execute(
+        """
+        CREATE TABLE imported_results (
+            run_id INTEGER PRIMARY KEY REFERENCES training_runs(id) ON DELETE CASCADE,
+            manifest_sha256 TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            device TEXT,
+            imported_utc TEXT NOT NULL
+        )
+        """
+    )
