@@ -11,6 +11,7 @@ from db import results as stored
 from db import studies as study_q
 from ui.common import current_project, db, ensure_shell, plain
 from ui.study_outcome import costs, facet_sensitivity, matrix, operating_points, per_label
+from ui.training_cells import cluster_export
 
 ensure_shell()
 
@@ -47,6 +48,12 @@ kind = st.radio(
 experiment_ids = [by_id[study_id]["baseline_experiment_id"]] + [
     c["experiment_id"] for c in study_q.cells(database, study_id)
 ]
+with st.expander("Run this grid on a cluster"):
+    st.caption(
+        "Every seed of every cell (and the baseline) as a self-contained cell file with its frozen manifest, "
+        "one command per cell and a SLURM array script; the results files come back on Train → Import results."
+    )
+    cluster_export([e for e in experiment_ids if e is not None], "study", st, "Export the grid for a cluster")
 fingerprint = stored.runs_fingerprint(database, [e for e in experiment_ids if e is not None])
 try:
     result = summarised(str(db_path().resolve()), fingerprint, study_id, kind, interval, correction)

@@ -58,3 +58,22 @@ def test_planner_shows_the_grid_and_queues_it_and_results_show_the_matrix(db):
     assert not results.exception
     assert any("has no saved model to predict with" in w.value for w in results.warning)
     assert "No run of these experiments has a saved model" in results.info[0].value
+
+
+def test_the_whole_grid_exports_as_cells_with_one_slurm_array(db):
+    ids = study_project(db)
+    at = page("study_planner.py", ids["project_id"])
+    next(t for t in at.text_input if t.label == "Seeds").set_value("1, 2").run()
+    next(t for t in at.text_input if t.label == "Study name").set_value("Cluster").run()
+    at.button[0].click().run()
+    assert "Study 1 queued" in at.success[0].value
+    runs = (len(study_q.cells(db, 1)) + 1) * 2  # every cell and the baseline, two seeds each
+
+    outcome = page("study_outcome.py", ids["project_id"])
+    next(b for b in outcome.button if b.label == "Export the grid for a cluster").click().run()
+    assert not outcome.exception, outcome.exception
+    assert outcome.success[0].value.startswith(f"{runs} cell file(s), run_cells.sh and slurm_array.sh written")
+    folder = Path(outcome.code[0].value)
+    assert len(list(folder.glob("cell-*.json"))) == runs
+    assert f"#SBATCH --array=0-{runs - 1}" in (folder / "slurm_array.sh").read_text()
+    assert (folder / "run_cells.sh").read_text().count("-m core.training.cell --config") == runs

@@ -26,34 +26,7 @@ def experiment_actions(experiments: list[dict]) -> None:
                 f"Queued “{plain(started['name'])}”: {len(started['run_ids'])} run(s) on manifest "
                 f"{started['manifest_sha256'][:12]}."
             )
-    if right.button("Export cells for a cluster", key="tr_export"):
-        try:
-            folder = export_folder(db(), [experiment_id])
-            paths = export_cells(db(), [experiment_id], folder)
-        except ValueError as exc:
-            st.error(plain(exc))
-        else:
-            st.session_state["tr_export_done"] = (str(folder), len(paths))
-    done = st.session_state.get("tr_export_done")
-    if done:
-        folder, count = done
-        st.success(
-            f"{count} cell file(s), run_cells.sh and slurm_array.sh written to the folder below. Queued runs of "
-            "this experiment wait for their results files instead of training here."
-        )
-        st.code(folder, language=None)
-        st.download_button(
-            "Download the cells (ZIP)",
-            data=lambda: folder_zip(folder),
-            file_name=f"{folder.rsplit('/', 1)[-1]}.zip",
-            mime="application/zip",
-            on_click="ignore",
-            key="tr_export_zip",
-        )
-        st.caption(
-            "On the node: `python -m core.training.cell --config cell-<run>.json --out results-<run>.json`, "
-            "or `sbatch slurm_array.sh`."
-        )
+    cluster_export([experiment_id], "tr", right, "Export cells for a cluster")
     uploads = st.file_uploader(
         "Import results files (results-<run>.json)", type=["json"], accept_multiple_files=True, key="tr_import"
     )
@@ -65,3 +38,37 @@ def experiment_actions(experiments: list[dict]) -> None:
                 st.error(plain(exc))
             else:
                 st.success(plain(outcome["message"]))
+
+
+def cluster_export(experiment_ids: list[int], key: str, where, label: str) -> None:
+    """A button (in `where`) writing every seed of these experiments as cell files with run_cells.sh and a
+    SLURM array script, and what was written, with the folder as a download."""
+    if where.button(label, key=f"{key}_export"):
+        try:
+            folder = export_folder(db(), experiment_ids)
+            paths = export_cells(db(), experiment_ids, folder)
+        except ValueError as exc:
+            st.error(plain(exc))
+        else:
+            st.session_state[f"{key}_export_done"] = (str(folder), len(paths))
+    done = st.session_state.get(f"{key}_export_done")
+    if not done:
+        return
+    folder, count = done
+    st.success(
+        f"{count} cell file(s), run_cells.sh and slurm_array.sh written to the folder below. Queued runs of "
+        "these experiments wait for their results files instead of training here; import the files on Train."
+    )
+    st.code(folder, language=None)
+    st.download_button(
+        "Download the cells (ZIP)",
+        data=lambda: folder_zip(folder),
+        file_name=f"{folder.rsplit('/', 1)[-1]}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key=f"{key}_export_zip",
+    )
+    st.caption(
+        "On the node: `python -m core.training.cell --config cell-<run>.json --out results-<run>.json`, "
+        "or `sbatch slurm_array.sh`."
+    )
