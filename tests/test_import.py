@@ -415,3 +415,18 @@ def test_a_repeat_that_agrees_with_the_first_row_is_not_a_conflict_after_a_merge
     assert (report.rows_imported, report.rows_skipped, report.label_conflicts) == (1, 2, 1)
     assert any(w.startswith("1 repeated row(s) carry different labels") for w in report.warnings)
     assert [r["labels_json"] for r in stored(db, pid)] == ['["A1", "A2"]']
+
+
+def test_kept_copies_of_one_text_land_in_one_split_when_the_split_is_drawn(db, pid, tmp_path):
+    """With duplicates 'keep', copies of a text in train and test would let the test set grade memorised rows."""
+    rows = [f"Observation number {i} about play.,{'A1' if i % 2 else 'B1'}" for i in range(60)]
+    rows += ["Hums the same tune all day.,A2"] * 8 + ["Lines up toys by colour.,B1"] * 6
+    path = write(tmp_path, "obs.csv", "text,labels\n" + "\n".join(rows) + "\n")
+    settings = ImportSettings(text_column="text", labels_column="labels", duplicates="keep")
+    report = import_file(db, pid, path, settings)
+    assert report.rows_imported == 74
+    assert any("a drawn split keeps the copies of one text in one split" in w for w in report.warnings)
+    for text in ("Hums the same tune all day.", "Lines up toys by colour."):
+        splits = {r["split"] for r in stored(db, pid) if r["text"] == text}
+        assert len(splits) == 1, (text, splits)
+    assert {r["split"] for r in stored(db, pid)} == {"train", "validation", "test"}

@@ -173,7 +173,7 @@ def _split_outcome(checker: RowChecker, settings: ImportSettings, existing: list
             [r[2] for r in existing] + list(checker.label_sets),
             settings.split_ratios,
             settings.seed,
-            old_groups + checker.groups if settings.group_column or any(old_groups) else None,
+            old_groups + checker.split_units() if settings.group_column or any(old_groups) or checker.kept_repeats else None,
             fixed,
         )
         splits = drawn[n_old:]

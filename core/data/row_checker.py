@@ -8,6 +8,8 @@ so the first observation is row 2); for JSON Lines the line number.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 from difflib import get_close_matches
 
@@ -70,6 +72,7 @@ class RowChecker:
         self.label_sets: list[tuple[str, ...]] = []  # per accepted row, for splitting and the summary
         self.splits: list[str] = []
         self.groups: list[str | None] = []  # per accepted row: its group (patient, note, document), if any
+        self.keys: list[str] = []  # per accepted row: its text key
         self.first_at: dict[str, int] = {}  # text_key -> index in label_sets of its first row
         # text_key -> the first row's own labels: conflicts are judged against these, not against a merged set
         # that earlier repeats already widened (which would count a row agreeing with the first as a conflict)
@@ -268,6 +271,7 @@ class RowChecker:
         self.label_sets.append(labels)
         self.splits.append(split)
         self.groups.append(group)
+        self.keys.append(key)
         return split, text, key, labels_json, external_id, group
 
     def _repeat(self, row: int, first: int, key: str, labels: tuple, accepted: tuple) -> tuple | None:
@@ -287,6 +291,7 @@ class RowChecker:
             self.label_sets.append(labels)
             self.splits.append(accepted[0])
             self.groups.append(accepted[5])
+            self.keys.append(key)
             return accepted
         if policy == "merge":
             merged = tuple(sorted(set(theirs) | set(labels)))
@@ -311,6 +316,15 @@ class RowChecker:
         if len(self.report.skipped) < MAX_LISTED:
             self.report.skipped.append(Problem(self.filename, row, self.s.text_column, message))
 
+    def split_units(self) -> list[str | None]:
+        """Per accepted row, what a drawn split keeps together: its group, else — for a text kept more than once
+        (duplicates 'keep') — the text itself, so copies of one text never sit in train and test at once."""
+        copies = Counter(self.keys)
+        return [
+            group or (f"\x00same text {key}" if copies[key] > 1 else None)
+            for group, key in zip(self.groups, self.keys, strict=True)
+        ]
+
     def left_out(self, rows: list[tuple[int, int, int]]) -> None:
         """Accepted rows found, at the last moment, to repeat a text someone else added to the project while
         the file was read: (position among accepted rows from 1, row, import id or 0). They are skipped."""
@@ -322,6 +336,7 @@ class RowChecker:
         self.label_sets = [labels for i, labels in enumerate(self.label_sets) if i not in gone]
         self.splits = [split for i, split in enumerate(self.splits) if i not in gone]
         self.groups = [group for i, group in enumerate(self.groups) if i not in gone]
+        self.keys = [key for i, key in enumerate(self.keys) if i not in gone]
         self.report.warnings.append(
             f"{len(rows)} row(s) repeat a text added to the project while this file was read; they are skipped."
         )
@@ -357,8 +372,13 @@ class RowChecker:
             )
         if self.kept_repeats:
             report.warnings.append(
-                f"{self.kept_repeats} repeated row(s) kept as separate observations; with a stratified split, copies "
-                "of one text can land in different splits."
+                f"{self.kept_repeats} repeated row(s) kept as separate observations"
+                + (
+                    f"; the file's split column '{self.s.split_column}' decides their splits, so copies of one text "
+                    "can sit in different splits."
+                    if self.s.split_column
+                    else "; a drawn split keeps the copies of one text in one split."
+                )
             )
         for given, code in sorted(self.case_fixed):
             report.warnings.append(f"Label '{given}' was read as the project's label '{code}'.")
