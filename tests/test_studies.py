@@ -173,3 +173,25 @@ def test_outcome_matrix_costs_and_operating_points(db, finished):
     assert thresholds.loc[1].to_dict() == pytest.approx(stored)
     strict = outcome.operating_points(result, max_loss_pp=-1000.0)
     assert strict == {"screening": None, "diagnosis": None}
+
+
+def test_a_failure_partway_through_queueing_leaves_no_half_queued_study(db, project, monkeypatch):
+    """The fourth experiment fails to start (say, the disk filled): nothing of the study stays queued."""
+    from core.studies import queue as study_queue
+
+    real, calls = study_queue.start_experiment, []
+
+    def failing_on_the_fourth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError("No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study_queue, "start_experiment", failing_on_the_fourth)
+    tables = ("studies", "study_cells", "experiments", "training_runs", "jobs", "training_manifests")
+    before = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    with pytest.raises(OSError, match="No space left"):
+        queue_study(db, project["project_id"], grid_plan(), "Half")
+    assert {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables} == before
+    monkeypatch.setattr(study_queue, "start_experiment", real)
+    assert len(study_q.cells(db, queue_study(db, project["project_id"], grid_plan(), "Whole"))) == 8

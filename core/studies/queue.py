@@ -6,6 +6,7 @@ from core.studies.plan import StudyPlan, cells, config, pool_problem, real_count
 from core.training.dataset import pin_quality_report
 from core.training.job import start_experiment
 from db import studies as q
+from db.connection import immediate
 from db.projects import get_project
 
 
@@ -27,10 +28,15 @@ def queue_study(db, project_id: int, plan: StudyPlan, name: str = "") -> int:
         cfg.validate()
         pin_quality_report(db, project_id, cfg.data)  # raises for a filter without its check or judge run
     name = name.strip() or f"Study of {len(grid)} cells"
-    study_id = q.create_study(db, project_id, name, plan.to_dict())
-    baseline = start_experiment(db, project_id, config(plan, None), f"{name} · baseline")
-    q.set_baseline(db, study_id, baseline["experiment_id"])
-    for cell, cfg in zip(grid, configs, strict=True):
-        queued = start_experiment(db, project_id, cfg, f"{name} · {cell.name}")
-        q.add_cell(db, study_id, cell.position, cell.name, cell.params() | {"caps": cell.caps}, queued["experiment_id"])
+    # One transaction: a failure while queueing cell 7 of 24 leaves no half-queued study behind (and the worker
+    # cannot start a cell's job before the whole grid is stored).
+    with immediate(db):
+        study_id = q.create_study(db, project_id, name, plan.to_dict())
+        baseline = start_experiment(db, project_id, config(plan, None), f"{name} · baseline")
+        q.set_baseline(db, study_id, baseline["experiment_id"])
+        for cell, cfg in zip(grid, configs, strict=True):
+            queued = start_experiment(db, project_id, cfg, f"{name} · {cell.name}")
+            q.add_cell(
+                db, study_id, cell.position, cell.name, cell.params() | {"caps": cell.caps}, queued["experiment_id"]
+            )
     return study_id
