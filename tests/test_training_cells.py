@@ -16,27 +16,17 @@ from core.training.config import TrainingConfig
 from core.training.job import start_experiment
 from db import jobs as jobq
 from db import training as q
-from tests.training_fixtures import tiny_bert, tiny_project
+from tests import training_fixtures
+from tests.training_fixtures import tiny_config, tiny_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+bert_dir = training_fixtures.bert_dir  # fixture
 
 
 def _config(bert_dir, **kw) -> TrainingConfig:
-    values = {
-        "base_model": str(bert_dir),
-        "epochs": 2,
-        "batch_size": 8,
-        "learning_rate": 1e-3,
-        "max_length": 32,
-        "seeds": [1, 2],
-        "mixed_precision": False,
-    }
-    return TrainingConfig(**{**values, **kw})
+    return tiny_config(bert_dir, **{"epochs": 2, "seeds": [1, 2], **kw})
 
 
 def test_export_run_headless_import_and_the_results_page_shows_them(db, tmp_path, bert_dir):

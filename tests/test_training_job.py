@@ -18,25 +18,14 @@ from core.training.job import start_experiment
 from db import jobs as jobq
 from db import training as q
 from db.connection import immediate
-from tests.training_fixtures import add_synthetic, tiny_bert, tiny_project
+from tests import training_fixtures
+from tests.training_fixtures import add_synthetic, tiny_bert, tiny_config, tiny_project
 
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+bert_dir = training_fixtures.bert_dir  # fixture
 
 
 def _config(bert_dir, **kw) -> TrainingConfig:
-    values = {
-        "base_model": str(bert_dir),
-        "epochs": 3,
-        "batch_size": 8,
-        "learning_rate": 1e-3,
-        "max_length": 32,
-        "seeds": [1],
-        "mixed_precision": False,  # on a GPU too: the stored probabilities are compared with an fp32 reload
-    }
-    return TrainingConfig(**{**values, **kw})
+    return tiny_config(bert_dir, **{"epochs": 3, **kw})
 
 
 def _run_next(db, tmp_path) -> dict:

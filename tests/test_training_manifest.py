@@ -20,25 +20,14 @@ from db.generation.imported import store_imported_run
 from db.generation.runs import set_run_status
 from db.projects import get_project
 from db.review import answers as answer_q
-from tests.training_fixtures import review_all, tiny_bert, tiny_project
+from tests import training_fixtures
+from tests.training_fixtures import review_all, tiny_config, tiny_project
 
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+bert_dir = training_fixtures.bert_dir  # fixture
 
 
 def _config(bert_dir, **kw) -> TrainingConfig:
-    values = {
-        "base_model": str(bert_dir),
-        "epochs": 1,
-        "batch_size": 8,
-        "learning_rate": 1e-3,
-        "max_length": 32,
-        "seeds": [1, 2],
-        "mixed_precision": False,
-    }
-    return TrainingConfig(**{**values, **kw})
+    return tiny_config(bert_dir, **{"seeds": [1, 2], **kw})
 
 
 def _generation_run(db, project_id: int, texts: list[tuple[str, list[str]]], status: str = "done") -> tuple[int, list]:

@@ -6,7 +6,10 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from core.text import text_key
+from core.training.config import TrainingConfig
 from db.connection import immediate, now_utc
 from db.projects import Facet, Label, create_project
 
@@ -39,6 +42,26 @@ def tiny_bert(folder: Path) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    """One tiny model per test module (building it takes a few seconds)."""
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def tiny_config(bert_dir, **kw) -> TrainingConfig:
+    """A CPU training config small enough for a test: the tiny model, short texts, a high learning rate."""
+    values = {
+        "base_model": str(bert_dir),
+        "epochs": 1,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "max_length": 32,
+        "seeds": [1],
+        "mixed_precision": False,  # on a GPU too: stored probabilities are compared with an fp32 reload
+    }
+    return TrainingConfig(**{**values, **kw})
 
 
 def sentence(rng: random.Random, labels: list[str]) -> str:
