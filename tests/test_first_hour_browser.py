@@ -196,7 +196,7 @@ def test_a_new_user_s_dataset_from_file_to_results(fake_server, studio_server, b
         page.get_by_text(re.compile("Seed spread cannot be measured for an experiment with one seed"))
     ).to_be_visible()
     open_tab(page, "Change vs baseline")
-    expect(page.get_by_text(re.compile("with one seed per experiment, not evidence of a real change"))).to_be_visible()
+    expect(page.get_by_text(re.compile("With one seed per experiment seed spread cannot be measured"))).to_be_visible()
     shot("7_results")
 
     # Back after switching project returns to the page of the project it showed, not another project's.
