@@ -111,6 +111,8 @@ def test_retry_failed_cells_requeues_and_finishes_them(study):
     fake.rules.clear()  # the server recovered
     assert gen.retry_failed_cells(db, run_id) == 4
     assert run_q.get_run(db, run_id)["status"] == "queued"
+    held = "SELECT COUNT(*) FROM generation_cells WHERE run_id = ? AND status = 'queued' AND lease_owner IS NOT NULL"
+    assert db.execute(held, [run_id]).fetchone()[0] == 0  # the retry claims them at once, not after the old claims
     run_queued_job(db)
 
     counts = gen.run_counts(db, run_id)

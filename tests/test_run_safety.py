@@ -126,6 +126,9 @@ def test_circuit_breaker_stops_the_run_at_the_first_hopeless_answer(study, fault
     # At most the calls already in flight (the connection's concurrency), not every cell's retries.
     assert progress["counts"]["calls"] <= 4
     assert progress["counts"]["cells_queued"] == 16 and progress["counts"]["cells_failed"] == 0
+    # The stopped job let go of the cells it had claimed: Resume can send them at once, not after the lease.
+    held = "SELECT COUNT(*) FROM generation_cells WHERE run_id = ? AND status = 'queued' AND lease_owner IS NOT NULL"
+    assert db.execute(held, [run_id]).fetchone()[0] == 0
 
     del fake.rules["Write"]
     assert gen.resume_run(db, run_id)

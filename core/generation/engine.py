@@ -3,9 +3,8 @@
 For each cell: render the messages, call the model (the SDK retries with backoff; on top, our own
 retries honour Retry-After and pause the whole connection after a 429), log the call verbatim
 *before* parsing, parse, drop duplicates, and store the observations and mark the cell done in one
-transaction. A cell that keeps failing is marked failed with its reason; an error is never stored as a
-result. Database writes run inline on the event loop: each is one short transaction (well under a
-millisecond), cheaper than handing it to a thread and waking the loop again.
+transaction. A cell that keeps failing is marked failed with its reason; an error is never stored as a result.
+Database writes run inline on the event loop: each is one short transaction (well under a millisecond).
 """
 
 from __future__ import annotations
@@ -152,6 +151,7 @@ class RunEngine:
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
+            retry_locked(leases.release_unfinished, self.db, self.owner)
             for clients in self.clients.values():
                 for client in clients:
                     await client.aclose()
