@@ -172,8 +172,7 @@ def requeue_failed_cells(db, run_id: int) -> tuple[int, str]:
     """Put failed cells back in the queue. Returns (how many, the run's status at that moment)."""
     with immediate(db):
         n = db.execute(
-            # A failed cell is no longer in anyone's hands: its claim goes with the failure, so the job that
-            # retries it claims it at once rather than after the old claim's expiry.
+            # a failed cell is in no one's hands: its claim goes, so the retry claims it at once
             "UPDATE generation_cells SET status = 'queued', error = NULL, updated_utc = ?,"
             " lease_owner = NULL, lease_expires_utc = NULL WHERE run_id = ? AND status = 'failed'",
             [now_utc(), run_id],
