@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from db import studies as study_q
@@ -77,3 +78,20 @@ def test_the_whole_grid_exports_as_cells_with_one_slurm_array(db):
     assert len(list(folder.glob("cell-*.json"))) == runs
     assert f"#SBATCH --array=0-{runs - 1}" in (folder / "slurm_array.sh").read_text()
     assert (folder / "run_cells.sh").read_text().count("-m core.training.cell --config") == runs
+
+
+def test_a_project_without_real_data_gets_the_reason_instead_of_a_queue_button(db):
+    from core.studies.queue import queue_study
+    from db.projects import Label, create_project
+
+    pid = create_project(db, "Empty", labels=[Label("X", "X", ""), Label("Y", "Y", "")])
+    at = page("study_planner.py", pid)
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("no real training observations (split 'train')" in e for e in errors), errors
+    assert not [b for b in at.button if b.label.startswith("Queue")]
+    from tests.test_studies import grid_plan
+
+    with pytest.raises(ValueError, match="no real training observations"):
+        queue_study(db, pid, grid_plan(), "Nothing to compare")
+    assert db.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 0

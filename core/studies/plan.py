@@ -200,7 +200,9 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
     pools = {pool: available(db, project_id, plan, pool) for pool in plan.pools if blocked[pool] is None}
     needs, seconds = [], 0.0
     shortages: dict[tuple[str, str], tuple[int, int, str]] = {}  # (pool, label) -> the largest need
-    real_rows = build(db, project_id, DataSelection()).summary()["train_real"]
+    baseline_data = build(db, project_id, DataSelection())
+    problems += baseline_data.problems()  # no real train, validation or test data: nothing to compare against
+    real_rows = baseline_data.summary()["train_real"]
     base = training_time(db, config(plan, None), real_rows)
     seconds += base.seconds
     for cell in grid:

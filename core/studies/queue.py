@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from core.studies.plan import StudyPlan, cells, config, pool_problem, real_counts
-from core.training.dataset import pin_quality_report
+from core.training.config import DataSelection
+from core.training.dataset import build, pin_quality_report
 from core.training.job import start_experiment
 from db import studies as q
 from db.connection import immediate
@@ -20,6 +21,7 @@ def queue_study(db, project_id: int, plan: StudyPlan, name: str = "") -> int:
         raise ValueError(f"Project {project_id} does not exist.")
     problems = plan.errors(project.label_codes)
     problems += [p for p in (pool_problem(db, project_id, pool) for pool in plan.pools) if p]
+    problems += build(db, project_id, DataSelection()).problems()  # the baseline must be able to train
     if problems:
         raise ValueError(" ".join(problems))
     grid = cells(plan, real_counts(db, project_id))
