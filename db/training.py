@@ -225,6 +225,19 @@ def list_experiments(db, project_id: int) -> list[dict]:
     return rows
 
 
+def matching_baselines(db, project_id: int, config_json: str) -> list[dict]:
+    """Baseline experiments of a project stored with exactly this configuration and none of whose runs failed
+    or was cancelled, newest first, each with its manifest's content hash (a study may share one)."""
+    return list(
+        db.query(
+            "SELECT e.id, e.name, m.content_sha256 FROM experiments e JOIN training_manifests m ON m.id = e.manifest_id"
+            " WHERE e.project_id = ? AND e.kind = 'baseline' AND e.config_json = ? AND NOT EXISTS (SELECT 1 FROM"
+            " training_runs r WHERE r.experiment_id = e.id AND r.status IN ('failed', 'cancelled')) ORDER BY e.id DESC",
+            [project_id, config_json],
+        )
+    )
+
+
 def list_runs(
     db, project_id: int | None = None, experiment_id: int | None = None, status: str | None = None
 ) -> list[dict]:

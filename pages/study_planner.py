@@ -39,7 +39,8 @@ if plan is not None:
             st.warning(plain(warning))
         with st.expander("Synthetic data each cell needs, against what exists", expanded=not shown.warnings):
             st.dataframe(pd.DataFrame(shown.needs), hide_index=True, width="stretch")
-        if st.button(f"Queue {shown.size} cells + baseline", type="primary"):
+        label = f"Queue {shown.size} cells" + (" (baseline shared)" if shown.baseline else " + baseline")
+        if st.button(label, type="primary"):
             try:
                 study_id = queue_study(database, project.id, plan, name)
             except ValueError as exc:

@@ -195,3 +195,32 @@ def test_a_failure_partway_through_queueing_leaves_no_half_queued_study(db, proj
     assert {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables} == before
     monkeypatch.setattr(study_queue, "start_experiment", real)
     assert len(study_q.cells(db, queue_study(db, project["project_id"], grid_plan(), "Whole"))) == 8
+
+
+def test_a_second_study_shares_the_baseline_of_the_same_settings_and_data_but_not_of_other_data(db, project):
+    pid = project["project_id"]
+    first = queue_study(db, pid, grid_plan(pools=["all"]), "First")
+    base = study_q.get_study(db, first)["baseline_experiment_id"]
+    targeted = grid_plan(targets=[{"kind": "rarest", "k": 1}], pools=["all"])
+    shown = plan.preview(db, pid, targeted, ["X", "Y", "Z"])
+    assert shown.baseline["id"] == base and shown.runs == 2 * 2  # 2 cells × 2 seeds, no baseline runs
+    assert f"the baseline is experiment {base} “First · baseline”" in shown.estimate_text
+    second = queue_study(db, pid, targeted, "Second")
+    assert study_q.get_study(db, second)["baseline_experiment_id"] == base
+    assert db.execute("SELECT COUNT(*) FROM experiments WHERE kind = 'baseline'").fetchone()[0] == 1
+    # Other settings (here the seeds) train a baseline of their own.
+    third = queue_study(db, pid, grid_plan(pools=["all"], seeds=[1, 2, 3]), "Third")
+    assert study_q.get_study(db, third)["baseline_experiment_id"] != base
+    # A baseline whose run failed is not shared.
+    db.execute("UPDATE training_runs SET status = 'failed' WHERE experiment_id = ?", [base])
+    fourth = queue_study(db, pid, targeted, "Fourth")
+    assert study_q.get_study(db, fourth)["baseline_experiment_id"] not in (base, None)
+    # New real data: the old baseline trained on other data, so it is not shared either.
+    latest = study_q.get_study(db, fourth)["baseline_experiment_id"]
+    db.execute(
+        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        " VALUES (?, 'real', 'train', 'a new real sentence', 'k-new', '[\"X\"]', '2026-01-01')",
+        [pid],
+    )
+    assert plan.preview(db, pid, targeted, ["X", "Y", "Z"]).baseline is None
+    assert study_q.get_study(db, queue_study(db, pid, targeted, "Fifth"))["baseline_experiment_id"] != latest

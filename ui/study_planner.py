@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.studies.plan import PERCENTS, POOLS, StudyPlan
-from core.training.config import EMBEDDED, parse_seeds
+from core.training.config import EMBEDDED, TrainingConfig, parse_seeds
 from db import training as training_q
 
+DEFAULTS = TrainingConfig()
 TARGETS = {
     "all": "All labels (scaling)",
     "rarest": "The k rarest labels (targeting)",
@@ -51,7 +52,13 @@ def plan_form(database, project) -> tuple[StudyPlan | None, str, list[str]]:
         )
         st.subheader("Seeds and training")
         seeds_text = st.text_input("Seeds", value="13, 14, 15", help="One training run per seed and cell.")
-        epochs = st.number_input("Epochs", min_value=0.5, max_value=50.0, value=3.0, step=0.5)
+        c1, c2 = st.columns(2)
+        epochs = c1.number_input("Epochs", min_value=0.5, max_value=50.0, value=3.0, step=0.5)
+        learning_rate = c2.number_input(
+            "Learning rate", min_value=1e-6, max_value=0.5, value=DEFAULTS.learning_rate, step=1e-5, format="%.6f"
+        )
+        batch_size = c1.number_input("Batch size", min_value=1, max_value=1024, value=DEFAULTS.batch_size)
+        max_length = c2.number_input("Max length (tokens)", min_value=8, max_value=4096, value=DEFAULTS.max_length)
         base_model = st.text_input("Base model", value=EMBEDDED)
         name = st.text_input("Study name", placeholder="e.g. targeted vs scaled")
     targets = []
@@ -74,6 +81,12 @@ def plan_form(database, project) -> tuple[StudyPlan | None, str, list[str]]:
         pools=pools,
         run_ids=list(run_ids),
         seeds=seeds,
-        training={"epochs": float(epochs), "base_model": base_model.strip() or EMBEDDED},
+        training={
+            "epochs": float(epochs),
+            "learning_rate": float(learning_rate),
+            "batch_size": int(batch_size),
+            "max_length": int(max_length),
+            "base_model": base_model.strip() or EMBEDDED,
+        },
     )
     return plan, name, errors

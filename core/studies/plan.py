@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from core.training.config import DataSelection, TrainingConfig
 from core.training.dataset import build, judge_run_id, quality_report_id
 from core.training.estimate import duration, training_time
+from core.training.manifest import snapshot
+from db import training as training_q
 
 POOLS = {
     "all": ("All synthetic", {}),
@@ -168,6 +170,18 @@ def available(db, project_id: int, plan: StudyPlan, pool: str) -> dict[str, int]
     return {code: c["synthetic"] for code, c in comp.composition().items() if code != "_examples"}
 
 
+def shared_baseline(db, project_id: int, plan: StudyPlan) -> dict | None:
+    """An existing baseline experiment with exactly the plan's settings and seeds whose frozen data is exactly
+    today's real data (same content hash), and none of whose runs failed: a second study of the same project
+    compares against it instead of training the same baseline again. None when there is no such experiment."""
+    base = config(plan, None)
+    found = training_q.matching_baselines(db, project_id, base.to_json())
+    if not found:
+        return None
+    sha = snapshot(db, project_id, base.data)["sha256"]
+    return next((f for f in found if f["content_sha256"] == sha), None)
+
+
 def short_cells(needs: list[dict], code: str, pool: str) -> str:
     n = sum(1 for r in needs if r["label"] == code and r["pool"] == pool and r["short"] > 0)
     return f"{n} cell{'s' if n != 1 else ''}"
@@ -182,6 +196,7 @@ class Preview:
     runs: int
     estimate_text: str
     problems: list[str]
+    baseline: dict | None = None  # the existing baseline experiment the study shares, if any
 
     @property
     def size(self) -> int:
@@ -204,7 +219,8 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
     problems += baseline_data.problems()  # no real train, validation or test data: nothing to compare against
     real_rows = baseline_data.summary()["train_real"]
     base = training_time(db, config(plan, None), real_rows)
-    seconds += base.seconds
+    shared = shared_baseline(db, project_id, plan) if not problems else None
+    seconds += 0.0 if shared else base.seconds
     for cell in grid:
         have = pools.get(cell.pool, {})
         added = 0
@@ -233,15 +249,21 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
         f"need more, up to {need:,} ({cell})."
         for (pool, code), (need, exists, cell) in shortages.items()
     ]
-    runs = (len(grid) + 1) * len(plan.seeds)
+    runs = (len(grid) + (0 if shared else 1)) * len(plan.seeds)
     basis = (
         f"measured {base.samples_per_s:,.0f} samples/s ({base.measured_runs} earlier run(s) of this model here)"
         if base.measured_runs
         else f"an assumed {base.samples_per_s:,.0f} samples/s (no run of this model has finished here yet)"
     )
+    seeds = f"{len(plan.seeds)} seed{'s' if len(plan.seeds) != 1 else ''}"
+    head = (
+        f"{len(grid)} cells × {seeds} = {runs} training runs (the baseline is experiment {shared['id']} "
+        f"“{shared['name']}”, already queued or trained with these settings and seeds on exactly this real data)"
+        if shared
+        else f"{len(grid)} cells + 1 shared baseline × {seeds} = {runs} training runs"
+    )
     text = (
-        f"{len(grid)} cells + 1 shared baseline × {len(plan.seeds)} seed{'s' if len(plan.seeds) != 1 else ''} = "
-        f"{runs} training runs: about {duration(seconds)} one after another, at {basis}, "
+        f"{head}: about {duration(seconds)} one after another, at {basis}, "
         f"{base.epochs:g} epoch(s) over {real_rows:,} real training rows plus each cell's synthetic ones."
     )
-    return Preview(grid, needs, warnings, seconds, runs, text, problems)
+    return Preview(grid, needs, warnings, seconds, runs, text, problems, shared)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.studies.plan import StudyPlan, cells, config, pool_problem, real_counts
+from core.studies.plan import StudyPlan, cells, config, pool_problem, real_counts, shared_baseline
 from core.training.config import DataSelection
 from core.training.dataset import build, pin_quality_report
 from core.training.job import start_experiment
@@ -12,7 +12,8 @@ from db.projects import get_project
 
 
 def queue_study(db, project_id: int, plan: StudyPlan, name: str = "") -> int:
-    """Store the study, queue the baseline and one experiment per cell; returns the study id.
+    """Store the study, queue the baseline and one experiment per cell; returns the study id. A baseline with
+    the same settings and seeds on exactly today's real data (an earlier study's) is shared, not trained again.
 
     Every setting and pool is checked before anything is written, so a bad form leaves the database as it was.
     """
@@ -29,13 +30,15 @@ def queue_study(db, project_id: int, plan: StudyPlan, name: str = "") -> int:
     for cfg in configs:
         cfg.validate()
         pin_quality_report(db, project_id, cfg.data)  # raises for a filter without its check or judge run
+    shared = shared_baseline(db, project_id, plan)
     name = name.strip() or f"Study of {len(grid)} cells"
     # One transaction: a failure while queueing cell 7 of 24 leaves no half-queued study behind (and the worker
     # cannot start a cell's job before the whole grid is stored).
     with immediate(db):
         study_id = q.create_study(db, project_id, name, plan.to_dict())
-        baseline = start_experiment(db, project_id, config(plan, None), f"{name} · baseline")
-        q.set_baseline(db, study_id, baseline["experiment_id"])
+        if shared is None:
+            shared = {"id": start_experiment(db, project_id, config(plan, None), f"{name} · baseline")["experiment_id"]}
+        q.set_baseline(db, study_id, shared["id"])
         for cell, cfg in zip(grid, configs, strict=True):
             queued = start_experiment(db, project_id, cfg, f"{name} · {cell.name}")
             q.add_cell(

@@ -72,6 +72,17 @@ def freeze(db, project_id: int, selection: DataSelection) -> dict:
     """Build the training data once and store it as a manifest; returns its id, hash and counts.
 
     Raises ValueError (ManifestError) when a chosen generation run is still generating."""
+    snap = snapshot(db, project_id, selection)
+    manifest_id = mq.insert_manifest(
+        db, project_id, snap["split_set_id"], snap["data"].label_codes, snap["record"], snap["counts"], snap["sha256"],
+        snap["rows"],
+    )  # fmt: skip
+    return {"manifest_id": manifest_id, "sha256": snap["sha256"], "counts": snap["counts"], "data": snap["data"]}
+
+
+def snapshot(db, project_id: int, selection: DataSelection) -> dict:
+    """What `freeze` would store, without storing it: the rows, the record, the counts and the content hash
+    (so a study can tell whether an existing baseline trained on exactly today's data)."""
     resolved, runs = resolve_runs(db, project_id, selection)
     split_set_id = current_split_set(db, project_id)
     data = build(db, project_id, resolved)
@@ -95,8 +106,7 @@ def freeze(db, project_id: int, selection: DataSelection) -> dict:
     counts = {**data.summary(), "composition": data.composition()}
     counts["label_sources"] = {s: sum(r[4] == s for r in rows) for s in ("original", "corrected", "judged")}
     sha = content_hash(data.label_codes, record, rows)
-    manifest_id = mq.insert_manifest(db, project_id, split_set_id, data.label_codes, record, counts, sha, rows)
-    return {"manifest_id": manifest_id, "sha256": sha, "counts": counts, "data": data}
+    return {"split_set_id": split_set_id, "record": record, "counts": counts, "rows": rows, "sha256": sha, "data": data}
 
 
 def _all(data: TrainingData) -> list[Example]:
