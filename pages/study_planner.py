@@ -40,7 +40,8 @@ if plan is not None:
         with st.expander("Synthetic data each cell needs, against what exists", expanded=not shown.warnings):
             st.dataframe(pd.DataFrame(shown.needs), hide_index=True, width="stretch")
         label = f"Queue {shown.size} cells" + (" (baseline shared)" if shown.baseline else " + baseline")
-        if st.button(label, type="primary"):
+        # A key keeps the button one widget while its label changes (the baseline becomes shared or not).
+        if st.button(label, type="primary", key="study_queue"):
             try:
                 study_id = queue_study(database, project.id, plan, name)
             except ValueError as exc:

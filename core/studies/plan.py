@@ -184,7 +184,7 @@ def shared_baseline(db, project_id: int, plan: StudyPlan) -> dict | None:
 
 def short_cells(needs: list[dict], code: str, pool: str) -> str:
     n = sum(1 for r in needs if r["label"] == code and r["pool"] == pool and r["short"] > 0)
-    return f"{n} cell{'s' if n != 1 else ''}"
+    return "1 cell needs" if n == 1 else f"{n} cells need"
 
 
 @dataclass
@@ -246,7 +246,7 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
     # One warning per label and pool, naming the cell that needs the most, so a big grid stays readable.
     warnings = [
         f"Label {code}: {POOLS[pool][0].lower()} holds {exists:,} synthetic examples; {short_cells(needs, code, pool)} "
-        f"need more, up to {need:,} ({cell})."
+        f"more, up to {need:,} ({cell})."
         for (pool, code), (need, exists, cell) in shortages.items()
     ]
     runs = (len(grid) + (0 if shared else 1)) * len(plan.seeds)
