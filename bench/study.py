@@ -200,6 +200,41 @@ class Driver:
                 self.page.keyboard.press("Escape")
         raise RuntimeError(f"Could not choose {option!r} in {label!r}")
 
+    def only_option(self, label: str, starts_with: str) -> None:
+        """Leave one option chosen in a multiselect: the one whose text starts with `starts_with`."""
+        box = self.page.get_by_label(label, exact=True)
+        for _ in range(5):
+            self.idle()
+            box.click()
+            for _ in range(12):  # Backspace in an empty multiselect input removes the last chosen option
+                box.press("Backspace")
+            self.idle()
+            box.click()
+            try:
+                pattern = re.compile("^" + re.escape(starts_with) + r"(?!\d)")
+                self.page.get_by_role("option", name=pattern).first.click(timeout=5_000)
+                self.page.keyboard.press("Escape")
+                self.idle()
+                return
+            except PlaywrightTimeout:
+                self.page.keyboard.press("Escape")
+        raise RuntimeError(f"Could not choose only {starts_with!r} in {label!r}")
+
+    def add_option(self, label: str, option: str) -> None:
+        """Add one option to a multiselect."""
+        box = self.page.get_by_label(label, exact=True)
+        for _ in range(5):
+            self.idle()
+            box.click()
+            try:
+                self.page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+                self.page.keyboard.press("Escape")
+                self.idle()
+                return
+            except PlaywrightTimeout:
+                self.page.keyboard.press("Escape")
+        raise RuntimeError(f"Could not add {option!r} to {label!r}")
+
     def metric(self, label: str) -> int:
         text = self.page.get_by_test_id("stMetric").filter(has_text=label).first.inner_text()
         return int(re.sub(r"[^\d]", "", text.split("\n")[-1]) or 0)
@@ -322,7 +357,7 @@ def start_training(d: Driver, cfg: Config, name: str, kind: str, review_status: 
     expect(page.get_by_text(re.compile(f"Experiment “{re.escape(name)}” queued"))).to_be_visible(timeout=60_000)
 
 
-def generate(d: Driver, cfg: Config, rare: list[str], all_labels: list[str]) -> None:
+def generate(d: Driver, cfg: Config, rare: list[str], all_labels: list[str], title: str = "") -> int:
     page = d.page
     d.open("Generate", f"Generate · {PROJECT}")
     page.get_by_role("tab", name="New run").click()
@@ -345,8 +380,8 @@ def generate(d: Driver, cfg: Config, rare: list[str], all_labels: list[str]) -> 
         slider.press("ArrowLeft")
     d.idle()
     # The "bring your own synthetic data" panel below has a field of the same name.
-    title = page.get_by_role("textbox", name="Run title (optional)").first
-    title.fill(f"SmolLM2 · rarest labels {', '.join(rare)}")
+    title_text, title = title, page.get_by_role("textbox", name="Run title (optional)").first
+    title.fill(title_text or f"SmolLM2 · rarest labels {', '.join(rare)}")
     title.press("Tab")
     d.idle()
     calls = len(rare) * -(-cfg.per_label // cfg.per_call)
@@ -354,11 +389,14 @@ def generate(d: Driver, cfg: Config, rare: list[str], all_labels: list[str]) -> 
     d.shot("3_generate_plan")
     page.get_by_role("button", name="Start run").click()
     page.get_by_role("button", name="Confirm and start").click()
-    expect(page.get_by_text(re.compile(r"Run \d+ queued"))).to_be_visible(timeout=60_000)
+    queued = page.get_by_text(re.compile(r"Run \d+ queued"))
+    expect(queued).to_be_visible(timeout=60_000)
+    run_id = int(re.search(r"Run (\d+) queued", queued.inner_text()).group(1))
     page.get_by_role("tab", name="Runs").click()
     expect(page.get_by_text(re.compile(r"Status: (done|failed|cancelled)"))).to_be_visible(timeout=1_800_000)
     d.idle()
     d.shot("3b_generate_done")
+    return run_id
 
 
 TEMPLATE = "PubMed sentences with hallmark descriptions"
@@ -406,12 +444,20 @@ def prompt_studio(d: Driver) -> None:
 STATE = "document.querySelector('.rv-text')?.dataset.state"
 
 
-def review(d: Driver, cfg: Config) -> list[dict]:
-    """Draw a sample and answer it with the keyword rule, from the keyboard as a reviewer would."""
+def keyword_verdict(text: str, code: str) -> tuple[str, str]:
+    """The scripted reviewer's rule: correct when the text mentions a keyword of its label."""
+    hit = [k for k in KEYWORDS.get(code, []) if k in text.lower()]
+    return ("correct" if hit else "incorrect"), (hit[0] if hit else "")
+
+
+def review(d: Driver, cfg: Config, verdict_of=keyword_verdict, run_choice: str | None = None,
+           reviewer: str = REVIEWER, sample_name: str = "scripted keyword review") -> list[dict]:  # fmt: skip
+    """Draw a sample (from the run whose option text starts with `run_choice`, else from every run) and answer
+    it with `verdict_of(text, intended label)`, from the keyboard as a reviewer would."""
     page = d.page
     d.open("Review", "Review")
     page.get_by_role("button", name="New reviewer").click()
-    page.get_by_role("textbox", name="Your name").fill(REVIEWER)
+    page.get_by_role("textbox", name="Your name").fill(reviewer)
     page.get_by_role("button", name="Add", exact=True).click()
     d.idle()
     page.keyboard.press("Escape")
@@ -423,7 +469,9 @@ def review(d: Driver, cfg: Config) -> list[dict]:
     d.idle()
     d.fill("Synthetic items", str(cfg.review_items))
     d.fill("Seed", str(cfg.review_seed))
-    d.fill("Name (optional)", "scripted keyword review")
+    d.fill("Name (optional)", sample_name)
+    if run_choice is not None:
+        d.only_option("From runs", run_choice)
     page.get_by_role("button", name="Draw sample").click()
     expect(page.get_by_text(re.compile(r"Sample #\d+ drawn: \d+ synthetic items"))).to_be_visible(timeout=60_000)
     drawn = int(re.search(r"drawn: (\d+)", page.get_by_text(re.compile(r"Sample #\d+ drawn")).inner_text()).group(1))
@@ -447,12 +495,9 @@ def review(d: Driver, cfg: Config) -> list[dict]:
         main = page.get_by_test_id("stMain").inner_text()
         codes = re.findall(r"^(\w+) · ", main.split("Intended label(s)", 1)[1], flags=re.M)[:1]
         code = codes[0] if codes else "?"
-        hit = [k for k in KEYWORDS.get(code, []) if k in text.lower()]
-        verdict = "correct" if hit else "incorrect"
+        verdict, why = verdict_of(text, code)
         press("c" if verdict == "correct" else "i")
-        answers.append(
-            {"item": i + 1, "label": code, "verdict": verdict, "keyword": hit[0] if hit else "", "text": text}
-        )
+        answers.append({"item": i + 1, "label": code, "verdict": verdict, "keyword": why, "text": text})
         if i == 0:
             d.shot("4b_review_item", full=False)
         if i < drawn - 1:

@@ -77,3 +77,33 @@ def test_both_controls_import_as_runs_and_an_audit_is_scored_against_the_flips(d
     scores = audit_against_flips(db, report_id, noisy.run_id, files.flips)
     assert scores["flipped"] == len(kept_flips) and scores["recall"] == 1.0
     assert scores["precision"] == len(kept_flips) / (len(kept_flips) + 2)
+
+
+def test_the_truth_reviewer_rejects_exactly_the_corrupted_texts_as_the_review_page_shows_them(tmp_path):
+    from bench.study_grid import truth_reviewer
+
+    hoc = pd.read_csv(HOC_CSV, dtype=str, keep_default_na=False)
+    files = control_files(tmp_path, set(), size=60, noise=0.2, seed=3, hoc=hoc)
+    flipped = {f["text"] for f in json.loads(files.flips.read_text())["flips"]}
+    verdict = truth_reviewer(files.flips)
+    texts = list(pd.read_csv(files.noise, dtype=str)["text"])
+    answers = {t: verdict("  " + t.replace(" ", "\n", 1) + " ", "PS")[0] for t in texts}  # the page rewraps text
+    assert {t for t, v in answers.items() if v == "incorrect"} == flipped and len(flipped) == 12
+
+
+def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers():
+    from bench.study_grid import win_back
+
+    def cell(name, delta):
+        return {"cell": f"all labels · +100% · {name}", "measure": "Δ macro-F1", "delta_pp": delta}
+
+    found = {
+        "positive": {"values": [cell("All synthetic", 6.0)]},
+        "noise": {"values": [cell("All synthetic", 2.0), cell("Clinician-accepted", 1.0), cell("Audit-clean", 5.0)]},
+    }
+    rows = {r["filter"]: r for r in win_back(found)}
+    assert rows["Audit-clean"]["lost_pp"] == 4.0 and rows["Audit-clean"]["won_back_pp"] == 3.0
+    assert rows["Audit-clean"]["share"] == 0.75 and rows["Clinician-accepted"]["share"] == -0.25
+    # Noise that cost nothing: there is no share to win back.
+    found["noise"]["values"][0]["delta_pp"] = 7.0
+    assert all(r["share"] is None for r in win_back(found))

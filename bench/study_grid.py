@@ -1,0 +1,454 @@
+"""The targeted-vs-scaled study, planned on the Study planner, with two controls whose answer is known.
+
+    python -m bench.study_grid [--quick] [--out DIR] [--record-only]
+
+Starts its own `streamlit run app.py` (fresh database in the output folder, default bench/out/study_grid/) and
+drives only the browser (Debian Chromium, headless), as `bench.study` does:
+
+1. the low-resource HoC project (a seeded 10% of the real train split; half of dev and test), Data page;
+2. on Generate, "Import synthetic observations made elsewhere": the positive control (unused HoC train
+   sentences with their true labels, a perfect generator) and the noise control (the same sentences as a
+   relabelled copy, 17% of label sets corrupted, every flip in flips.json) — see bench/study_controls.py;
+3. Study planner, "Perfect generator": all labels (scaling) vs the 3 rarest (targeting), +100% of each
+   targeted label's real count, from the positive control; 5 seeds; this study queues the shared baseline;
+4. Quality: a quality check (label-noise audit) of the noise control;
+5. Review: a seeded sample of the noise control answered with the KNOWN truth (a scripted reviewer that
+   rejects exactly the corrupted items — a perfect clinician on a sample, not a person);
+6. Prompt Studio and Generate: the embedded SmolLM2 writes a few observations for each of the ten labels;
+7. Study planner, "Noisy generator": all labels, +100%, pools all / clinician-accepted / audit-clean;
+8. Study planner, "Embedded SmolLM2": all labels vs the 3 rarest, +100%, from the SmolLM2 run;
+9. every run done: the Study outcome page of each study (screenshots), then the record: each study's matrix
+   from `core.studies.outcome.summarise` (hierarchical bootstrap, Holm), the audit scored against the flips,
+   and how much of the F1 the noise cost each filter wins back.
+
+The judge-accepted pool is left out: the only offline judge is the same 135M-parameter model, one call per
+observation on two CPU cores (600 calls), and `tests/test_judge_batch_retry.py` exercises it elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from playwright.sync_api import expect, sync_playwright
+
+from bench.study import (
+    CHROMIUM,
+    PROJECT,
+    ROOT,
+    Config,
+    Driver,
+    Step,
+    generate,
+    low_resource_csv,
+    make_project,
+    prompt_studio,
+    review,
+    start_server,
+    stop_server,
+)
+from bench.study_controls import audit_against_flips, control_files
+
+TRUTH_REVIEWER = "Scripted reviewer (knows the flips)"
+
+
+@dataclass
+class GridConfig:
+    quick: bool
+    seeds: list[int] = field(default_factory=lambda: [13, 14, 15, 16, 17])
+    epochs: float = 1.0
+    learning_rate: float = 3e-4
+    batch_size: int = 16
+    max_length: int = 64
+    control_size: int = 600
+    noise: float = 0.17
+    control_seed: int = 13
+    per_label: int = 6  # SmolLM2, every label
+    per_call: int = 3
+    review_items: int = 150
+    validation_fraction: float = 0.5
+    test_fraction: float = 0.5
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> GridConfig:
+        if quick:
+            return cls(
+                quick=True, seeds=[13, 14], epochs=0.3, control_size=80, per_label=1, per_call=1, review_items=6,
+                validation_fraction=0.1, test_fraction=0.1,
+            )  # fmt: skip
+        return cls(quick=False)
+
+    def study_config(self) -> Config:
+        """The settings `bench.study`'s steps read (data fractions, generation and review sizes)."""
+        return Config(
+            quick=self.quick,
+            seeds=list(self.seeds),
+            epochs=self.epochs,
+            validation_fraction=self.validation_fraction,
+            test_fraction=self.test_fraction,
+            per_label=self.per_label,
+            per_call=self.per_call,
+            review_items=self.review_items,
+        )
+
+
+STUDIES = {
+    "positive": ("Perfect generator (positive control)", ["all", "rarest"], []),
+    "noise": ("Noisy generator (noise control)", ["all"], ["Clinician-accepted", "Audit-clean"]),
+    "smollm": ("Embedded SmolLM2", ["all", "rarest"], []),
+}
+
+
+def import_control(d: Driver, path: Path, title: str, relabels: str | None = None) -> int:
+    """Generate page → "Import synthetic observations made elsewhere"; returns the new run's id."""
+    page = d.page
+    d.open("Generate", f"Generate · {PROJECT}")
+    page.get_by_role("tab", name="New run").click()
+    d.idle()
+    panel = page.get_by_test_id("stExpander").filter(has_text="Import synthetic observations made elsewhere")
+    if not panel.get_by_text("CSV, TSV, JSON Lines or Excel").is_visible():  # the expander is closed
+        panel.get_by_text("Import synthetic observations made elsewhere").click()
+        d.idle()
+    panel.locator("input[type=file]").set_input_files(str(path))
+    d.idle()
+    box = panel.get_by_role("textbox", name="Run title (optional)")
+    box.fill(title)
+    box.press("Tab")
+    d.idle()
+    if relabels:
+        d.choose("Relabels an earlier run (optional)", relabels)
+    panel.get_by_role("button", name="Import as a run").click()
+    message = page.get_by_text(re.compile(r"Run \d+: [\d,]+ observations imported from [\d,]+ rows\."))
+    message.wait_for(timeout=300_000)
+    d.idle()
+    d.shot(f"2_import_{'noise' if relabels else 'positive'}")
+    return int(re.search(r"Run (\d+):", message.inner_text()).group(1))
+
+
+def queue_study(d: Driver, cfg: GridConfig, key: str, run_id: int) -> str:
+    """Study planner: set the grid for one study and queue it; returns the page's confirmation."""
+    name, targets, extra_pools = STUDIES[key]
+    page = d.page
+    d.open("Study planner", f"Study planner · {PROJECT}")
+    if targets == ["all"]:
+        d.only_option("Label sets", "All labels (scaling)")
+    for pool in extra_pools:
+        d.add_option("Pools and filters", pool)
+    d.only_option("Generation runs (none chosen: every run)", f"Run {run_id}")
+    d.fill("Seeds", ", ".join(map(str, cfg.seeds)))
+    d.fill("Epochs", f"{cfg.epochs}")
+    d.fill("Learning rate", f"{cfg.learning_rate:.6f}")
+    d.fill("Batch size", str(cfg.batch_size))
+    d.fill("Max length (tokens)", str(cfg.max_length))
+    d.fill("Study name", name)
+    size = len(targets) * (1 + len(extra_pools))
+    expect(page.get_by_test_id("stMetric").filter(has_text="Grid size")).to_contain_text(f"{size} cells")
+    # The estimate names the seeds and the epochs the form now holds: the page has caught up with every field.
+    expect(page.get_by_text(re.compile(rf"× {len(cfg.seeds)} seeds = .* {cfg.epochs:g} epoch"))).to_be_visible()
+    d.idle()
+    d.shot(f"3_planner_{key}")
+    page.get_by_role("button", name=re.compile(rf"^Queue {size} cells")).click()
+    done = page.get_by_text(re.compile(r"Study \d+ queued: \d+ training runs"))
+    done.wait_for(timeout=120_000)
+    return done.inner_text()
+
+
+def start_quality_check(d: Driver, run_id: int) -> None:
+    """Quality page: queue a check (fidelity, label-noise audit) of one run."""
+    d.open("Quality", "Quality")
+    d.only_option("Generation runs to check", f"run {run_id}")
+    d.page.get_by_role("button", name="Run quality check").click()
+    d.idle()
+
+
+def wait_quality_check(d: Driver, run_id: int) -> None:
+    page = d.page
+    d.open("Quality", "Quality")
+    page.get_by_text(re.compile(rf"^Report \d+ · runs {run_id} · finished")).wait_for(timeout=3_600_000)
+    d.idle()
+    page.get_by_role("tab", name="Label-noise audit").click()
+    page.get_by_text("Synthetic observations audited").wait_for(timeout=120_000)
+    d.idle()
+    d.shot("4_quality_audit")
+
+
+def normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def truth_reviewer(flips_file: Path):
+    flipped = {normal(f["text"]) for f in json.loads(flips_file.read_text())["flips"]}
+
+    def verdict(text: str, code: str) -> tuple[str, str]:
+        return ("incorrect", "label set corrupted") if normal(text) in flipped else ("correct", "")
+
+    return verdict
+
+
+def outcome_shots(d: Driver, names: list[str]) -> None:
+    page = d.page
+    d.open("Study outcome", f"Study outcome · {PROJECT}")
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    for i, name in enumerate(names):
+        box = page.get_by_label("Study", exact=True)
+        box.click()
+        page.get_by_role("option", name=re.compile("^" + re.escape(name))).click()
+        d.idle()
+        page.get_by_role("heading", name="The grid").wait_for(timeout=600_000)
+        d.idle()
+        d.shot(f"6_outcome_{i + 1}")
+
+
+# --- the record --------------------------------------------------------------------------------------
+
+
+def summaries(out: Path) -> dict:
+    """Each study's matrix and the audit's scores, read from the study's database (never written)."""
+    from core.results import caveats
+    from core.studies import outcome
+    from db import connect
+
+    db = connect(out / "studio.db")
+    try:
+        facts = json.loads((out / "grid_run.json").read_text())
+        found = {}
+        for key, study_id in facts["study_ids"].items():
+            summary = outcome.summarise(db, study_id)
+            macro = summary.results.deltas.query("label == '_macro' and metric == 'f1'")
+            found[key] = {
+                "matrix": summary.matrix.drop(columns=["experiment_id"]).to_dict("records"),
+                "values": summary.matrix_values.to_dict("records"),
+                "baseline_macro_f1": float(macro["baseline"].iloc[0]) if len(macro) else None,
+                "augmented_macro_f1": dict(zip(macro["experiment_id"].map(
+                    {c["experiment_id"]: c["name"] for c in summary.cells}), macro["augmented"], strict=True)),
+                "notes": summary.results.comparison.notes,
+                "intervals": caveats.intervals_text(summary.results),
+                "waiting": summary.waiting,
+            }  # fmt: skip
+        report = db.execute("SELECT max(id) FROM quality_reports WHERE status = 'done'").fetchone()[0]
+        found["audit"] = audit_against_flips(db, report, facts["runs"]["noise"], out / "flips.json")
+        found["run_seconds"] = [
+            r[0]
+            for r in db.execute(
+                "SELECT (julianday(finished_utc) - julianday(started_utc)) * 86400 FROM jobs"
+                " WHERE kind = 'training' AND status = 'done'"
+            )
+        ]
+    finally:
+        db.conn.close()
+    return found
+
+
+def delta_of(found: dict, key: str, cell_start: str, measure: str = "Δ macro-F1") -> dict | None:
+    return next((v for v in found[key]["values"] if v["cell"].startswith(cell_start) and v["measure"] == measure), None)
+
+
+def win_back(found: dict) -> list[dict]:
+    """Per filter: the macro-F1 the noise cost (perfect scaled cell − noisy scaled cell, all synthetic) and the
+    share of it the filtered cell recovers (point estimates: the cells' intervals are each against the
+    baseline, not against each other)."""
+    perfect = delta_of(found, "positive", "all labels · +100% · All synthetic")
+    noisy = delta_of(found, "noise", "all labels · +100% · All synthetic")
+    if not perfect or not noisy:
+        return []
+    lost = perfect["delta_pp"] - noisy["delta_pp"]
+    rows = []
+    for pool in ("Clinician-accepted", "Audit-clean"):
+        cell = delta_of(found, "noise", f"all labels · +100% · {pool}")
+        if cell:
+            won = cell["delta_pp"] - noisy["delta_pp"]
+            share = won / lost if lost > 0 else None
+            rows.append({"filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share})
+    return rows
+
+
+def pp(v: dict | None) -> str:
+    if not v:
+        return "—"
+    return f"{v['delta_pp']:+.1f} [{v['low_pp']:+.1f}, {v['high_pp']:+.1f}]{' *' if v['flagged'] else ''}"
+
+
+def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
+    found = summaries(out)
+    audit = found["audit"]
+    lines = [
+        "# Targeted vs scaled, with a perfect and a noisy generator: the study through the Study planner",
+        "",
+        f"`python -m bench.study_grid{' --quick' if cfg.quick else ''}` on {saved['finished_utc']}, every step in the"
+        " app through headless Chromium against its own `streamlit run app.py` and a fresh database; CPU only"
+        f" (2 shared cores); {saved['steps'][-1]['seconds'] / 60:.0f} minutes in all.",
+        "",
+        "## Settings",
+        "",
+        f"- Data: {saved['data']['rows']:,} HoC rows {json.dumps(saved['data']['per_split'])} — a seeded 10% of the"
+        f" real train split, {cfg.validation_fraction:.0%} of dev (as validation) and {cfg.test_fraction:.0%} of"
+        f" test. Real train label counts: {json.dumps(saved['data']['train_label_counts'])}.",
+        f"- Training (each study's planner form): embedded all-MiniLM-L6-v2, {cfg.epochs:g} epoch, learning rate"
+        f" {cfg.learning_rate}, batch {cfg.batch_size}, max length {cfg.max_length}, pos_weight, seeds {cfg.seeds};"
+        " thresholds tuned on validation; the three studies share one baseline (same settings and data).",
+        f"- Controls (`bench/study_controls.py`, seed {cfg.control_seed}): {cfg.control_size} labelled HoC train"
+        " sentences the project does not hold, imported on Generate as synthetic data made elsewhere with their true"
+        f" labels (run {saved['runs']['positive']}) and as a relabelled copy with {saved['flipped']} of"
+        f" {cfg.control_size} label sets corrupted (one label swapped; run {saved['runs']['noise']}).",
+        f"- Filters on the noise control: a quality check's label-noise audit (Quality page) and a seeded sample of"
+        f" {cfg.review_items} items reviewed by a script that knows the flips (Review page; a perfect reviewer on a"
+        " sample, not a person). 'Clinician-accepted' keeps only reviewed, accepted items, so that pool is also"
+        " much smaller.",
+        f"- SmolLM2 (embedded, offline): {cfg.per_label} observations for each of the ten labels, {cfg.per_call} per"
+        f" call (run {saved['runs']['smollm']}).",
+        "- Amount: +100% of each targeted label's real train count (a label not targeted gets none). The +25% and"
+        " +50% cells and the judge-accepted pool were left out to fit the hour (see the end).",
+        "",
+    ]
+    titles = {k: v[0] for k, v in STUDIES.items()}
+    for key in ("positive", "noise", "smollm"):
+        study = found[key]
+        lines += [f"## {titles[key]}", ""]
+        if study["baseline_macro_f1"] is not None:
+            lines.append(f"Baseline test macro-F1 (mean of seeds): {study['baseline_macro_f1']:.3f}.")
+            lines.append("")
+        if study["matrix"]:
+            cols = list(study["matrix"][0])
+            lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in study["matrix"]]
+        if study["waiting"]:
+            lines.append(f"\nNo finished run: {', '.join(study['waiting'])}.")
+        lines += ["", f"{study['intervals']} `*`: the Holm-corrected flag survives.", ""]
+    lines += ["## What the filters win back", ""]
+    rows = win_back(found)
+    if rows:
+        lines += ["| filter | macro-F1 the noise cost (pp) | won back (pp) | share |", "|---|---|---|---|"]
+        for r in rows:
+            share = "—" if r["share"] is None else f"{r['share']:.0%}"
+            lines.append(f"| {r['filter']} | {r['lost_pp']:+.1f} | {r['won_back_pp']:+.1f} | {share} |")
+
+    def ci(pair) -> str:
+        return "" if not pair else f" [{pair[0]:.2f}, {pair[1]:.2f}]"
+
+    precision = "—" if audit["precision"] is None else f"{audit['precision']:.2f}{ci(audit['precision_ci'])}"
+    recall = "—" if audit["recall"] is None else f"{audit['recall']:.2f}{ci(audit['recall_ci'])}"
+    lines += [
+        "",
+        f"Label-noise audit against the known flips: {audit['flagged']} of {audit['checked']} noise-control items"
+        f" flagged, {audit['true_flags']} of them truly corrupted ({audit['flipped']} were): precision {precision},"
+        f" recall {recall} (Wilson 95%).",
+        "",
+        "Training runs: " + ", ".join(f"{s:.0f}" for s in found["run_seconds"]) + " seconds each.",
+        "",
+        "Steps (wall clock): " + "; ".join(f"{s['name']} {s['seconds']:.0f} s" for s in saved["steps"]) + ".",
+        "",
+        "Every number above comes from the study's own database through the functions the Study outcome page"
+        " uses; screenshots `6_outcome_*.png`, `3_planner_*.png`, `4_quality_audit.png`.",
+    ]
+    (out / "study_grid.md").write_text("\n".join(lines) + "\n")
+    (out / "study_grid.json").write_text(json.dumps(found, indent=1, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny version to check the script")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "study_grid")
+    parser.add_argument("--record-only", action="store_true", help="rewrite the record from an earlier run")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    if args.record_only:
+        saved = json.loads((out / "grid_run.json").read_text())
+        write_record(out, GridConfig(**saved["config"]), saved)
+        print(f"study_grid: rewrote {out / 'study_grid.md'}")
+        return 0
+    cfg = GridConfig.for_mode(args.quick)
+    scfg = cfg.study_config()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in ("studio.db", "studio.db-wal", "studio.db-shm"):
+        (out / old).unlink(missing_ok=True)
+    csv_path, data = low_resource_csv(scfg, out)
+    used = set(pd.read_csv(csv_path, dtype=str, keep_default_na=False)["text"])
+    files = control_files(out, used, cfg.control_size, cfg.noise, cfg.control_seed)
+    labels = list(pd.read_json(ROOT / "assets" / "hoc" / "labels.json", typ="series").index)
+    saved: dict = {"config": asdict(cfg), "data": data, "flipped": files.flipped, "runs": {}, "study_ids": {}}
+    steps: list[Step] = []
+    total = time.monotonic()
+    proc, url = start_server(out)
+
+    def step(name: str, fn):
+        print(f"step: {name}", flush=True)
+        t = time.monotonic()
+        result = fn()
+        steps.append(Step(name, time.monotonic() - t))
+        print(f"  {name}: {steps[-1].seconds:.0f} s", flush=True)
+        return result
+
+    def study(key: str, run_id: int) -> None:
+        text = step(f"queue: {STUDIES[key][0]}", lambda: queue_study(d, cfg, key, run_id))
+        saved["study_ids"][key] = int(re.search(r"Study (\d+) queued", text).group(1))
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            d = Driver(page, url, out)
+            try:
+                page.goto(url)
+                expect(page.get_by_role("heading", name=re.compile("^Data · "))).to_be_visible(timeout=600_000)
+                d.idle()
+                data["import"] = step("project and import", lambda: make_project(d, csv_path))
+                runs = saved["runs"]
+                runs["positive"] = step(
+                    "import the positive control", lambda: import_control(d, files.positive, "Positive control")
+                )
+                runs["noise"] = step(
+                    "import the noise control",
+                    lambda: import_control(d, files.noise, "Noise control", f"#{runs['positive']} · Positive control"),
+                )
+                study("positive", runs["positive"])
+                step("queue a quality check of the noise control", lambda: start_quality_check(d, runs["noise"]))
+                saved["answers"] = step(
+                    "review a sample of the noise control",
+                    lambda: review(
+                        d, scfg, truth_reviewer(files.flips), f"run {runs['noise']} ·", TRUTH_REVIEWER,
+                        "noise control, answered from the known flips",
+                    ),
+                )  # fmt: skip
+                step("wait for the quality check", lambda: wait_quality_check(d, runs["noise"]))
+                study("noise", runs["noise"])
+                step("Prompt Studio", lambda: prompt_studio(d))
+                runs["smollm"] = step(
+                    "SmolLM2 generation", lambda: generate(d, scfg, labels, labels, "SmolLM2 · all ten labels")
+                )
+                study("smollm", runs["smollm"])
+                n_runs = (1 + 2 + 3 + 2) * len(cfg.seeds)
+                step("every training run", lambda: d.wait_jobs_idle(6 * 3600, f"{n_runs} training runs"))
+                d.shot("5_jobs_done")
+                try:  # the record below reads the database itself; a missed screenshot must not lose the run
+                    step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in STUDIES.values()]))
+                except Exception as exc:  # noqa: BLE001
+                    print(f"  study outcome pages: {exc}", flush=True)
+                    page.screenshot(path=str(out / "error_outcome.png"), full_page=True)
+            except Exception:
+                page.screenshot(path=str(out / "error.png"), full_page=True)
+                raise
+            context.close()
+            browser.close()
+    finally:
+        stop_server(proc)
+        steps.append(Step("total", time.monotonic() - total))
+        saved["steps"] = [asdict(s) for s in steps]
+        saved["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        (out / "grid_run.json").write_text(json.dumps(saved, indent=1))
+    write_record(out, cfg, saved)
+    print(f"study_grid: done in {steps[-1].seconds:.0f} s; see {out / 'study_grid.md'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
