@@ -109,12 +109,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(out: Path) -> tuple[subprocess.Popen, str]:
+def start_server(out: Path, worker: bool = True) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(
         os.environ,
         STUDIO_DB=str(out / "studio.db"),
-        STUDIO_WORKER="on",
+        STUDIO_WORKER="on" if worker else "off",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )

@@ -1,6 +1,6 @@
 """The targeted-vs-scaled study, planned on the Study planner, with two controls whose answer is known.
 
-    python -m bench.study_grid [--quick] [--out DIR] [--record-only]
+    python -m bench.study_grid [--quick] [--out DIR] [--record-only | --shots-only]
 
 Starts its own `streamlit run app.py` (fresh database in the output folder, default bench/out/study_grid/) and
 drives only the browser (Debian Chromium, headless), as `bench.study` does:
@@ -205,6 +205,64 @@ def outcome_shots(d: Driver, names: list[str]) -> None:
         d.shot(f"6_outcome_{i + 1}")
 
 
+RESULTS_SHOWN = [
+    "Perfect generator (positive control) · all labels · +100% · All synthetic",
+    "Perfect generator (positive control) · 3 rarest · +100% · All synthetic",
+    "Noisy generator (noise control) · all labels · +100% · All synthetic",
+    "Noisy generator (noise control) · all labels · +100% · Audit-clean",
+]
+
+
+def results_shots(d: Driver) -> None:
+    """Results: the shared baseline against the controls' cells, scores and changes with seed-level points."""
+    page = d.page
+    d.open("Results", "Results")
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    box = page.get_by_label("Augmented experiments", exact=True)
+    box.click()
+    for _ in range(12):
+        box.press("Backspace")
+    d.idle()
+    for name in RESULTS_SHOWN:
+        d.add_option("Augmented experiments", f"{name} (augmented, {len(GridConfig(False).seeds)} runs)")
+    panel = page.locator("[role='tabpanel']:visible")
+    panel.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
+    d.idle()
+    page.wait_for_timeout(1_500)
+    d.shot("7_results_scores", full=False)
+    page.get_by_role("tab", name="Change vs baseline").click()
+    page.locator("[role='tabpanel']:visible .js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
+    d.idle()
+    page.wait_for_timeout(1_500)
+    d.shot("7b_results_deltas", full=True)
+
+
+def shots_only(out: Path) -> None:
+    """Screenshots of a finished run's Study outcome and Results pages (the app started without its worker)."""
+    proc, url = start_server(out, worker=False)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(60_000)
+            d = Driver(page, url, out)
+            page.goto(url)
+            d.idle()
+            if page.get_by_label("Project", exact=True).input_value() != PROJECT:
+                d.choose("Project", PROJECT)
+            try:
+                outcome_shots(d, [v[0] for v in STUDIES.values()])
+                results_shots(d)
+            except Exception:
+                page.screenshot(path=str(out / "error_shots.png"), full_page=True)
+                raise
+            browser.close()
+    finally:
+        stop_server(proc)
+
+
 # --- the record --------------------------------------------------------------------------------------
 
 
@@ -355,8 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny version to check the script")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "study_grid")
     parser.add_argument("--record-only", action="store_true", help="rewrite the record from an earlier run")
+    parser.add_argument("--shots-only", action="store_true", help="screenshots of an earlier run's outcome pages")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    if args.shots_only:
+        shots_only(out)
+        return 0
     if args.record_only:
         saved = json.loads((out / "grid_run.json").read_text())
         write_record(out, GridConfig(**saved["config"]), saved)
@@ -431,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                 d.shot("5_jobs_done")
                 try:  # the record below reads the database itself; a missed screenshot must not lose the run
                     step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in STUDIES.values()]))
+                    step("results page", lambda: results_shots(d))
                 except Exception as exc:  # noqa: BLE001
                     print(f"  study outcome pages: {exc}", flush=True)
                     page.screenshot(path=str(out / "error_outcome.png"), full_page=True)
