@@ -280,7 +280,7 @@ def summaries(out: Path) -> dict:
             summary = outcome.summarise(db, study_id)
             macro = summary.results.deltas.query("label == '_macro' and metric == 'f1'")
             found[key] = {
-                "matrix": summary.matrix.drop(columns=["experiment_id"]).to_dict("records"),
+                "matrix": summary.matrix.drop(columns=["experiment_id"], errors="ignore").to_dict("records"),
                 "values": summary.matrix_values.to_dict("records"),
                 "baseline_macro_f1": float(macro["baseline"].iloc[0]) if len(macro) else None,
                 "augmented_macro_f1": dict(zip(macro["experiment_id"].map(
