@@ -9,15 +9,19 @@ for a small one.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from core.bundles.export import export_project
+from core.bundles.importer import import_bundle
 from core.data.importer import BATCH_ROWS, ImportFailed, ImportSettings, import_file
 from core.data.resplit import resplit
 from db import connect
@@ -147,6 +151,34 @@ def test_a_resplit_after_the_split_sets_snapshot_makes_the_import_write_it_again
     assert split_set_rows(db, latest["id"]) == dict(assignment(db, project_id))
     assert sum(latest["sizes"].values()) == rows + 40
     assert db.execute("SELECT COUNT(*) FROM split_set_records").fetchone()[0] == 3
+    other.conn.close()
+
+
+def test_a_bundle_made_mid_import_carries_only_what_was_visible_and_imports_beside_pending_rows(db, tmp_path):
+    project_id = project(db, "Bundled")
+    import_file(db, project_id, write_rows(tmp_path / "first.csv", 12, "first"), SETTINGS)
+    other = connect(db_file(db))
+    bundle = tmp_path / "study.zip"
+    made = {}
+
+    def published(rows: int) -> None:
+        if not made:
+            made["manifest"] = export_project(other, project_id, bundle)
+            # Its new ids are placed past the pending rows' ids, which stay taken.
+            made["copy"] = import_bundle(other, bundle).project_id
+
+    import_file(db, project_id, write_rows(tmp_path / "big.csv", BATCH_ROWS + 5, "big"), SETTINGS, published=published)
+    with zipfile.ZipFile(bundle) as zf:
+        data = tmp_path / "study.sqlite"
+        data.write_bytes(zf.read("study.sqlite"))
+    with sqlite3.connect(data) as con:
+        assert con.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == 12
+        assert [r[0] for r in con.execute("SELECT filename FROM imports")] == ["first.csv"]
+        assert con.execute("SELECT COUNT(*) FROM split_sets").fetchone()[0] == 1
+    copy = made["copy"]
+    assert what_readers_see(db, copy)[0] == 12 and what_readers_see(db, copy)[2] == ["first.csv"]
+    assert what_readers_see(db, project_id)[0] == 12 + BATCH_ROWS + 5
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     other.conn.close()
 
 

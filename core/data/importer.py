@@ -249,7 +249,7 @@ def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, fi
     except pending_import.OtherImportWriting as exc:
         message = (
             f"Another import into this project ('{exc.filename}') was still being written after "
-            f"{pending_import.WAIT_FOR_OTHER_S:,.0f} s; nothing was imported. Import again once it has finished."
+            f"{pending_import.WAIT_FOR_OTHER_S:g} s; nothing was imported. Import again once it has finished."
         )
         raise ImportFailed([Problem(filename, None, None, message)]) from None
     try:
