@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SPLITS = ("train", "validation", "test")
@@ -21,16 +21,6 @@ def finish_import(db, import_id: int, rows_read: int, rows_imported: int, rows_s
         "UPDATE import_records SET rows_read = ?, rows_imported = ?, rows_skipped = ?, report_json = ? WHERE id = ?",
         [rows_read, rows_imported, rows_skipped, json.dumps(report), import_id],
     )
-
-
-def import_observation_ids(db, import_id: int) -> list[int]:
-    """Ids of one import's observations in insertion order (a pending import's too)."""
-    return [r[0] for r in db.execute("SELECT id FROM observation_rows WHERE import_id = ? ORDER BY id", [import_id])]
-
-
-def set_splits(db, id_splits: Iterable[tuple[str, int]]) -> None:
-    """Set the split of real observations from (split, id) pairs."""
-    db.conn.executemany("UPDATE observation_rows SET split = ? WHERE id = ?", id_splits)
 
 
 def real_text_keys(db, project_id: int) -> dict[str, int]:

@@ -54,25 +54,33 @@ def discard_dead(db) -> list[int]:
 
 
 def discard(db, import_id: int) -> None:
-    """Delete a pending import: its split-set rows and observations in short transactions, then its record."""
-
-    def in_batches(delete, *args):
-        while True:
-            with immediate(db):
-                if not delete(db, *args, BATCH_ROWS):
-                    return
-
-    for split_set_id in pending_q.split_set_ids(db, import_id):
-        retry_locked(in_batches, pending_q.delete_split_set_rows, split_set_id)
-    retry_locked(in_batches, pending_q.delete_rows, import_id)
+    """Delete a pending import: its split sets and observations in short transactions, then its record."""
+    drop_split_sets(db, import_id)
+    retry_locked(_in_batches, db, pending_q.delete_rows, import_id)
 
     def record():
         with immediate(db):
+            # A split set left now would lose its import id (ON DELETE SET NULL) and become visible.
             for split_set_id in pending_q.split_set_ids(db, import_id):
                 pending_q.delete_split_set(db, split_set_id)
             pending_q.delete_import(db, import_id)
 
     retry_locked(record)
+
+
+def drop_split_sets(db, import_id: int) -> None:
+    """Delete the split sets of a still pending import (a stale snapshot, or the import discarded)."""
+    for split_set_id in pending_q.split_set_ids(db, import_id):
+        retry_locked(_in_batches, db, pending_q.delete_split_set_rows, split_set_id)
+        retry_locked(pending_q.delete_split_set, db, split_set_id)  # one statement: its own transaction
+
+
+def _in_batches(db, delete, key: int) -> None:
+    """Run `delete(db, key, BATCH_ROWS)` in its own transaction until it deletes nothing."""
+    while True:
+        with immediate(db):
+            if not delete(db, key, BATCH_ROWS):
+                return
 
 
 def begin(db, project_id: int, filename: str, sha256: str, settings: dict, staging_path: str, created: str) -> int:
@@ -143,17 +151,3 @@ def finish(db, project_id: int, import_id: int, state: tuple | None, record: Cal
             raise StaleSnapshot()
         record()
         pending_q.make_visible(db, import_id)
-
-
-def drop_split_sets(db, import_id: int) -> None:
-    """Delete a stale snapshot of a still pending import before it is written again."""
-    for split_set_id in pending_q.split_set_ids(db, import_id):
-
-        def rows(split_set_id=split_set_id):
-            while True:
-                with immediate(db):
-                    if not pending_q.delete_split_set_rows(db, split_set_id, BATCH_ROWS):
-                        pending_q.delete_split_set(db, split_set_id)
-                        return
-
-        retry_locked(rows)
