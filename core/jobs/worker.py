@@ -187,7 +187,7 @@ class Supervisor:
                 except sqlite3.OperationalError as exc:
                     if not is_locked(exc):
                         raise
-                    # A long write (an import) holds the database: this round is skipped, the next one retries.
+                    # A long write (a bundle import, a deleted project) holds the database: this round is skipped, the next one retries.
                     print(f"Supervisor: the database is locked; trying again. ({exc})", flush=True)
                 time.sleep(POLL_S)
         finally:
