@@ -35,7 +35,7 @@ def _fill(db) -> int:
         records.append((project_id, "real", split, text, text_key(text), json.dumps(labels), now))
     with immediate(db):
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             records,
         )

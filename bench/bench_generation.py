@@ -69,7 +69,7 @@ def make_study(db, with_real_data: bool = False):
                 seen.add(key)
                 unique.append((pid, text, key, now_utc()))
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, 'real', 'train', ?, ?, '[]', ?)",
             unique,
         )

@@ -40,7 +40,7 @@ def _project(db) -> int:
         records.append((project_id, "synthetic", None, t, text_key(t), json.dumps([code]), now))
     with immediate(db):
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             records,
         )

@@ -59,7 +59,7 @@ def _database(folder: Path):
         rows.append((project_id, r["text"], text_key(r["text"]) + "s", json.dumps(labels), run_id, now_utc()))
     with immediate(db):
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, text, text_key, labels_json, facets_json, run_id, model,"
+            "INSERT INTO observation_rows (project_id, source, text, text_key, labels_json, facets_json, run_id, model,"
             " created_utc) VALUES (?, 'synthetic', ?, ?, ?, '{}', ?, 'bench', ?)",
             rows,
         )
@@ -98,7 +98,7 @@ def judge_bench() -> None:
             ]
             with immediate(db):
                 db.conn.executemany(
-                    "INSERT INTO observations (project_id, source, text, text_key, labels_json, run_id, created_utc)"
+                    "INSERT INTO observation_rows (project_id, source, text, text_key, labels_json, run_id, created_utc)"
                     " VALUES (?, 'synthetic', ?, ?, ?, 1, ?)",
                     rows,
                 )

@@ -76,7 +76,7 @@ def _real(db, project_id: int, rng: random.Random, codes: list[str]) -> None:
     weights = [1 / (i + 1) for i in range(len(codes))]  # a long tail, as in HoC
     with immediate(db):
         import_id = db.execute(
-            "INSERT INTO imports (project_id, filename, file_sha256, settings_json, rows_read, rows_imported,"
+            "INSERT INTO import_records (project_id, filename, file_sha256, settings_json, rows_read, rows_imported,"
             " rows_skipped, report_json, created_utc) VALUES (?, 'observations.csv', ?, '{}', ?, ?, 0, '{}', ?)",
             [project_id, "0" * 64, sum(N_REAL.values()), sum(N_REAL.values()), now],
         ).lastrowid
@@ -93,7 +93,7 @@ def _real(db, project_id: int, rng: random.Random, codes: list[str]) -> None:
                 rows.append((project_id, split, text, key, labels, f"doc{len(rows)}", import_id, now))
                 made += 1
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, external_id, import_id,"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, external_id, import_id,"
             " created_utc) VALUES (?, 'real', ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
@@ -178,7 +178,7 @@ def _generation(db, project_id: int, rng: random.Random, codes: list[str]) -> li
                     [call_id, PER_CALL, len(kept), PER_CALL - len(kept), cell_id],
                 )
             db.conn.executemany(
-                "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, facets_json,"
+                "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, facets_json,"
                 " run_id, cell_id, call_id, template_version_id, model, created_utc)"
                 " VALUES (?, 'synthetic', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 obs,

@@ -2,11 +2,24 @@
 
 The bundle is a SQLite file attached to the studio database as `bundle`; rows move with INSERT ... SELECT, so
 a large project never passes through Python row by row. Which rows and how ids change is core.bundles' part.
+
+A bundle names tables as readers see them: `observations`, `imports` and `split_sets` are views here
+(db/migrations/imports.py), so rows are copied out of the view (finished imports only) and copied in, and
+ids counted, on the table behind it. Bundles made before the views existed read the same way.
 """
 
 from __future__ import annotations
 
+import re
+
+from db.pending_imports import STORED
+
 ALIAS = "bundle"
+
+
+def stored(table: str) -> str:
+    """The main database's table that holds a bundle table's rows."""
+    return STORED.get(table, table)
 
 
 def q(name: str) -> str:
@@ -32,12 +45,20 @@ def tables(db, schema: str = "main") -> list[str]:
 
 def columns(db, table: str, schema: str = "main") -> list[dict]:
     """name, notnull, default (its SQL text or None) and pk position of each column, in table order."""
+    if schema == "main":
+        table = stored(table)
     rows = db.execute(f"PRAGMA {schema}.table_info({q(table)})").fetchall()
     return [{"name": r[1], "notnull": bool(r[3]), "default": r[4], "pk": r[5]} for r in rows]
 
 
 def create_sql(db, table: str) -> str:
-    return db.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    """The table's CREATE statement as a bundle holds it: foreign keys name the views, as readers know them."""
+    sql = db.execute(
+        "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", [stored(table)]
+    ).fetchone()[0]
+    for view, name in STORED.items():
+        sql = re.sub(rf'REFERENCES\s+"?{name}"?\s*\(', f"REFERENCES {q(view)}(", sql)
+    return sql
 
 
 def create_in_bundle(db, table: str) -> None:
@@ -65,6 +86,9 @@ def count(db, table: str, schema: str = ALIAS) -> int:
 
 
 def id_range(db, table: str, key: str, schema: str) -> tuple[int | None, int | None]:
+    """Lowest and highest id; in the main database over every stored row, pending imports' too."""
+    if schema == "main":
+        table = stored(table)
     row = db.execute(f"SELECT min({q(key)}), max({q(key)}) FROM {schema}.{q(table)}").fetchone()
     return row[0], row[1]
 
@@ -87,7 +111,7 @@ def copy_in(db, table: str, targets: list[str], expressions: list[str], order_by
     """Insert the bundle's rows into the main table, each target column computed by its SQL expression."""
     order = f" ORDER BY {q(order_by)}" if order_by else ""
     cur = db.execute(
-        f"INSERT INTO main.{q(table)} ({', '.join(q(c) for c in targets)}) "
+        f"INSERT INTO main.{q(stored(table))} ({', '.join(q(c) for c in targets)}) "
         f"SELECT {', '.join(expressions)} FROM {ALIAS}.{q(table)}{order}"
     )
     return cur.rowcount
@@ -96,7 +120,7 @@ def copy_in(db, table: str, targets: list[str], expressions: list[str], order_by
 def insert_row(db, table: str, values: dict) -> int:
     names = list(values)
     cur = db.execute(
-        f"INSERT INTO main.{q(table)} ({', '.join(q(c) for c in names)}) VALUES ({', '.join('?' for _ in names)})",
+        f"INSERT INTO main.{q(stored(table))} ({', '.join(q(c) for c in names)}) VALUES ({', '.join('?' for _ in names)})",
         [values[c] for c in names],
     )
     return cur.lastrowid

@@ -27,8 +27,9 @@ def is_locked(exc: BaseException) -> bool:
 
 
 def retry_locked(write, *args, attempts: int = 6, first_wait_s: float = 0.5, **kwargs):
-    """Run a background write, trying again with backoff while the database stays locked (a long import can
-    hold it past the busy timeout); any other error, or the last try's, is raised."""
+    """Run a background write, trying again with backoff while the database stays locked (a long writer, such
+    as a bundle import or a project's deletion, can hold it past the busy timeout); any other error, or the
+    last try's, is raised."""
     wait = first_wait_s
     for attempt in range(attempts):
         try:

@@ -1,5 +1,5 @@
 """An import's staging file: the rows a file yields are written here while it is read and checked, and
-copied into `observations` in one short transaction at the end.
+copied into the studio database afterwards in short batches, as a pending import (db/pending_imports.py).
 
 Why a SQLite file of its own rather than a staging table in the studio database: SQLite has one writer per
 database file, so every batch written to a table there would take the write lock that generation cells,
@@ -109,14 +109,23 @@ class Staging:
         self.rows += len(numbered)
 
     def finish(self, splits: Iterable[tuple[str, int]] = (), labels: Iterable[tuple[str, int]] = ()) -> None:
-        """Set chosen splits and merged labels from (value, seq) pairs, index the text keys, close the writer."""
+        """Set chosen splits and merged labels from (value, seq) pairs and index the text keys."""
         self.conn.execute("BEGIN")
         self.conn.executemany("UPDATE rows SET split = ? WHERE seq = ?", splits)
         self.conn.executemany("UPDATE rows SET labels_json = ? WHERE seq = ?", labels)
-        self.conn.execute("CREATE INDEX rows_text_key ON rows(text_key)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS rows_text_key ON rows(text_key)")
         self.conn.execute("COMMIT")
-        self.conn.close()
-        self.conn = None
+
+    def drop(self, seqs: Iterable[int]) -> None:
+        """Leave rows out (texts found in the project after the file was read)."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany("DELETE FROM rows WHERE seq = ?", [(s,) for s in seqs])
+        self.conn.execute("COMMIT")
+
+    def resplit(self, splits: Iterable[str]) -> None:
+        """Give the remaining rows, in seq order, these splits (a split drawn again at the last moment)."""
+        seqs = [r[0] for r in self.conn.execute("SELECT seq FROM rows ORDER BY seq")]
+        self.finish(zip(splits, seqs, strict=True))
 
     def remove(self) -> None:
         """Delete the file and let go of its lock (after a success or a failure alike)."""
@@ -129,7 +138,7 @@ class Staging:
             self._lock_fd = None
 
 
-# --- the final transaction, on the studio database with the staging file attached as `staging` ----------
+# --- publishing, on the studio database with the staging file attached as `staging` ----------------------
 
 
 def attach(db, staging: Staging) -> None:
@@ -142,8 +151,8 @@ def detach(db) -> None:
 
 
 def staged_repeats(db, project_id: int, staged_rows: int) -> list[tuple[int, int, int]]:
-    """(seq, row_no, import id or 0) of staged rows whose text is now in the project's real data: rows
-    committed by someone else while the file was read. Call inside the final transaction.
+    """(seq, row_no, import id or 0) of staged rows whose text is now in the project's (visible) real data:
+    rows committed by someone else while the file was read.
 
     The smaller side is scanned and the other probed through its index (CROSS JOIN fixes the order)."""
     existing = db.execute(
@@ -166,19 +175,21 @@ def staged_repeats(db, project_id: int, staged_rows: int) -> list[tuple[int, int
     return [tuple(r) for r in db.execute(sql, [project_id]).fetchall()]
 
 
-def insert_staged(db, project_id: int, import_id: int, created_utc: str, leave_out: list[int]) -> int:
-    """Copy the staged rows, in file order, into `observations` as real rows of one import, leaving out the
-    given seqs. Call inside the final transaction; returns the number of rows written."""
-    where = ""
-    if leave_out:
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS import_left_out (seq INTEGER PRIMARY KEY)")
-        db.execute("DELETE FROM temp.import_left_out")
-        db.conn.executemany("INSERT INTO temp.import_left_out VALUES (?)", [(s,) for s in leave_out])
-        where = " WHERE seq NOT IN (SELECT seq FROM temp.import_left_out)"
+def insert_staged(db, project_id: int, import_id: int, created_utc: str, first_seq: int, last_seq: int) -> int:
+    """Copy the staged rows with seq in [first_seq, last_seq], in file order, into `observation_rows` as real
+    rows of a pending import. Call inside one short transaction per batch; returns the number of rows written."""
     return db.execute(
-        "INSERT INTO main.observations (project_id, source, split, text, text_key, labels_json, external_id,"
-        f" group_key, import_id, created_utc) SELECT ?, 'real', split, text, text_key, labels_json, external_id,"
-        " group_key, ?, ?"
-        f" FROM staging.rows{where} ORDER BY seq",
-        [project_id, import_id, created_utc],
+        "INSERT INTO main.observation_rows (project_id, source, split, text, text_key, labels_json, external_id,"
+        " group_key, import_id, created_utc) SELECT ?, 'real', split, text, text_key, labels_json, external_id,"
+        " group_key, ?, ? FROM staging.rows WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        [project_id, import_id, created_utc, first_seq, last_seq],
     ).rowcount
+
+
+def writer_alive(path: str | Path) -> bool:
+    """Whether the import that owns this staging file still runs (it holds the file's lock)."""
+    fd = _take_lock(Path(path))
+    if fd is None:
+        return Path(path).exists()
+    os.close(fd)
+    return False

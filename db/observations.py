@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SPLITS = ("train", "validation", "test")
@@ -13,33 +13,14 @@ LISTING_COLUMNS = ("id", "source", "split", "text", "labels_json", "external_id"
 
 
 # --- writes used by the importer (call inside db.connection.immediate) -------------------------
-
-
-def insert_import(db, project_id: int, filename: str, file_sha256: str, settings: dict, created_utc: str) -> int:
-    """Start an import record; its counts and report are filled in by `finish_import`."""
-    cur = db.execute(
-        "INSERT INTO imports (project_id, filename, file_sha256, settings_json, rows_read, rows_imported,"
-        " rows_skipped, report_json, created_utc) VALUES (?, ?, ?, ?, 0, 0, 0, '{}', ?)",
-        [project_id, filename, file_sha256, json.dumps(settings), created_utc],
-    )
-    return cur.lastrowid
+# Writes name the tables behind the views (db/migrations/imports.py): a view refuses them.
 
 
 def finish_import(db, import_id: int, rows_read: int, rows_imported: int, rows_skipped: int, report: dict) -> None:
     db.execute(
-        "UPDATE imports SET rows_read = ?, rows_imported = ?, rows_skipped = ?, report_json = ? WHERE id = ?",
+        "UPDATE import_records SET rows_read = ?, rows_imported = ?, rows_skipped = ?, report_json = ? WHERE id = ?",
         [rows_read, rows_imported, rows_skipped, json.dumps(report), import_id],
     )
-
-
-def import_observation_ids(db, import_id: int) -> list[int]:
-    """Ids of one import's observations in insertion order."""
-    return [r[0] for r in db.execute("SELECT id FROM observations WHERE import_id = ? ORDER BY id", [import_id])]
-
-
-def set_splits(db, id_splits: Iterable[tuple[str, int]]) -> None:
-    """Set the split of real observations from (split, id) pairs."""
-    db.conn.executemany("UPDATE observations SET split = ? WHERE id = ?", id_splits)
 
 
 def real_text_keys(db, project_id: int) -> dict[str, int]:

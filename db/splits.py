@@ -56,7 +56,7 @@ def record_split_change(
         "INSERT INTO split_change_rows (change_id, observation_id, split_before, split_after) VALUES (?, ?, ?, ?)",
         [(change_id, i, old, new) for i, old, new in moves],
     )
-    db.conn.executemany("UPDATE observations SET split = ? WHERE id = ?", [(new, i) for i, _, new in moves])
+    db.conn.executemany("UPDATE observation_rows SET split = ? WHERE id = ?", [(new, i) for i, _, new in moves])
     return change_id
 
 
@@ -71,14 +71,18 @@ def list_split_changes(db, project_id: int) -> list[dict]:
     return out
 
 
-def assignment(db, project_id: int) -> list[tuple[int, str]]:
-    """(observation id, split) of every real observation of the project, in id order."""
-    return [
-        (r[0], r[1])
-        for r in db.execute(
-            "SELECT id, split FROM observations WHERE project_id = ? AND source = 'real' ORDER BY id", [project_id]
+def assignment(db, project_id: int, with_import: int | None = None) -> list[tuple[int, str]]:
+    """(observation id, split) of every real observation of the project, in id order; `with_import` adds the
+    rows of that pending import, as they will be once it is visible."""
+    if with_import is None:
+        sql, params = "SELECT id, split FROM observations WHERE project_id = ? AND source = 'real' ORDER BY id", []
+    else:
+        sql = (
+            "SELECT id, split FROM observation_rows WHERE project_id = ? AND source = 'real' AND (import_id IS NULL"
+            " OR import_id = ? OR import_id NOT IN (SELECT import_id FROM pending_imports)) ORDER BY id"
         )
-    ]
+        params = [with_import]
+    return [(r[0], r[1]) for r in db.execute(sql, [project_id, *params])]
 
 
 def assignment_sha256(pairs: list[tuple[int, str]]) -> str:
@@ -115,12 +119,23 @@ def insert_split_set(
 ) -> int:
     """Snapshot the project's split assignment as it is now (call inside the transaction that made it)."""
     pairs = assignment(db, project_id)
+    split_set_id = insert_split_set_record(
+        db, project_id, method, created_utc, pairs, seed, ratios, group_aware, change_id, import_id
+    )
+    insert_split_set_rows(db, split_set_id, pairs)
+    return split_set_id
+
+
+def insert_split_set_record(
+    db, project_id: int, method: str, created_utc: str, pairs, seed, ratios, group_aware, change_id, import_id
+) -> int:
+    """The split set's own row, with the sizes and digest of `pairs`; its rows go in with insert_split_set_rows."""
     sizes = dict.fromkeys(SPLITS, 0)
     for _, split in pairs:
         sizes[split] += 1
-    split_set_id = db.execute(
-        "INSERT INTO split_sets (project_id, method, seed, ratios_json, group_aware, change_id, import_id, sizes_json,"
-        " assignment_sha256, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    return db.execute(
+        "INSERT INTO split_set_records (project_id, method, seed, ratios_json, group_aware, change_id, import_id,"
+        " sizes_json, assignment_sha256, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             project_id,
             method,
@@ -134,11 +149,13 @@ def insert_split_set(
             created_utc,
         ],
     ).lastrowid
+
+
+def insert_split_set_rows(db, split_set_id: int, pairs) -> None:
     db.conn.executemany(
         "INSERT INTO split_set_rows (split_set_id, observation_id, split) VALUES (?, ?, ?)",
         [(split_set_id, i, s) for i, s in pairs],
     )
-    return split_set_id
 
 
 def list_split_sets(db, project_id: int) -> list[dict]:

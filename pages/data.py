@@ -300,7 +300,10 @@ def import_form() -> None:
                 def progress(rows: int) -> None:
                     staged.caption(f"{rows:,} rows read and checked…")
 
-                report = import_file(db(), project.id, source, settings, filename, progress=progress)
+                def published(rows: int) -> None:  # written in short batches, shown all at once at the end
+                    staged.caption(f"{rows:,} rows written…")
+
+                report = import_file(db(), project.id, source, settings, filename, progress, published)
         except ImportFailed as exc:
             st.error(f"{exc.problem_count:,} problem(s) found. Nothing was imported.")
             if any("not in the project's label set" in p.message for p in exc.problems):

@@ -46,7 +46,7 @@ def study(db, fake_llm):
     )
     for text, label in REAL_TRAIN:
         db.execute(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, 'real', 'train', ?, ?, ?, ?)",
             [project_id, text, text_key(text), json.dumps([label]), now_utc()],
         )

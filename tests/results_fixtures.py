@@ -56,7 +56,7 @@ def create_results_project(db, n_test: int = 400, name: str = "Results study", s
         records.append((project_id, "real", "test", r["text"], key, json.dumps(labels), r["id"], now))
     with immediate(db):
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, external_id, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, external_id, created_utc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             records,
         )
@@ -266,7 +266,7 @@ def add_reviewed_synthetic(db, project_id: int, generation_run_id: int, per_labe
             for k in range(n):
                 text = f"Synthetic sentence {k} about {HOC_NAMES[code].lower()} (run {generation_run_id})."
                 obs = db.execute(
-                    "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, run_id, model,"
+                    "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, run_id, model,"
                     " created_utc) VALUES (?, 'synthetic', NULL, ?, ?, ?, ?, 'model-a', ?)",
                     [project_id, text, text_key(text), json.dumps([code]), generation_run_id, now],
                 ).lastrowid

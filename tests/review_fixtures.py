@@ -26,7 +26,7 @@ def autism_project(db) -> int:
 
 def add_synthetic(db, project_id, text, labels, facets=None, model="model-a", run_id=1, template_version_id=1) -> int:
     cur = db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
         " template_version_id, model, created_utc) VALUES (?, 'synthetic', NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             project_id,
@@ -45,7 +45,7 @@ def add_synthetic(db, project_id, text, labels, facets=None, model="model-a", ru
 
 def add_real(db, project_id, text, labels, split="train") -> int:
     cur = db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
         " VALUES (?, 'real', ?, ?, ?, ?, ?)",
         [project_id, split, text, text_key(text), json.dumps(sorted(labels)), now_utc()],
     )

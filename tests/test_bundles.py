@@ -58,7 +58,7 @@ def full_study(study, monkeypatch):
     assert study["fake"].auth_headers and all(h == f"Bearer {SECRET}" for h in study["fake"].auth_headers)
     for k, text in enumerate(["Flaps his hands when excited.", "Lines up blocks.", "Avoids eye contact."]):
         db.execute(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, 'real', 'test', ?, ?, ?, '2026-01-01')",
             [project.id, text, f"test-{k}", json.dumps(["B1"] if k < 2 else ["A2"])],
         )
@@ -297,7 +297,8 @@ def test_a_small_file_that_would_unpack_to_too_much_is_refused_before_unpacking(
 
 
 def test_every_table_is_carried_or_left_out_with_a_reason(db):
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # Views count: observations, imports and split_sets are views over the tables that hold their rows.
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     declared = set(spec.BY_NAME)
     undecided = sorted(tables - declared - set(spec.EXCLUDED))
     assert not undecided, f"declare these tables in core/bundles/spec.py or exclude them with a reason: {undecided}"

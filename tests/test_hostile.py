@@ -89,7 +89,7 @@ def run_generation(db, study, plan: planning.Plan, config: planning.RunConfig) -
 
 def add_real(db, project_id: int, text: str, labels: list[str], split: str = "train") -> int:
     return db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
         " VALUES (?, 'real', ?, ?, ?, ?, ?)",
         [project_id, split, text, text_key(text), json.dumps(labels), now_utc()],
     ).lastrowid
@@ -118,7 +118,7 @@ def hostile_study(study):
     rows = db.execute("SELECT id FROM observations WHERE project_id = ? ORDER BY id", [results_id]).fetchall()
     for k, (obs_id,) in enumerate(rows):
         text = f"{REAL[k % len(REAL)]} (item {k})"
-        db.execute("UPDATE observations SET text = ?, text_key = ? WHERE id = ?", [text, text_key(text), obs_id])
+        db.execute("UPDATE observation_rows SET text = ?, text_key = ? WHERE id = ?", [text, text_key(text), obs_id])
     add_experiment(db, results_id, "Baseline", "baseline", seeds=(1, 2), rng_seed=1)
     add_experiment(db, results_id, "Augmented", "augmented", seeds=(1, 2), synthetic_per_label={"PS": 300}, rng_seed=2)
     return {
@@ -322,7 +322,7 @@ def test_every_csv_export_defuses_formulas(study):
     db, fake, project = study["db"], study["fake"], study["project"]
     for k, formula in enumerate(FORMULAS):
         obs = add_real(db, project.id, f"{formula} {SENTENCES[k]}", ["A2"])
-        db.execute("UPDATE observations SET external_id = ? WHERE id = ?", [formula, obs])
+        db.execute("UPDATE observation_rows SET external_id = ? WHERE id = ?", [formula, obs])
     texts = [f"{formula} {ANSWERS[k]}" for k, formula in enumerate(FORMULAS)]  # other words: not duplicates
     fake.fixed_texts = texts
     plan = planning.Plan(["B1"], {"gender": ["girl"]}, study["models"], per_cell=len(texts), per_call=len(texts))

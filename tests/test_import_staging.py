@@ -1,4 +1,4 @@
-"""An import stages its rows outside the database's write lock and makes them visible in one short transaction.
+"""An import stages its rows outside the database's write lock and makes them visible all at once.
 
 Real files, real SQLite, real processes: an importer process pauses inside its staging stage (a file
 handshake through the import's progress callback) while others write; it is killed there; a file fails

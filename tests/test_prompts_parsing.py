@@ -97,7 +97,7 @@ def test_examples_come_only_from_the_train_split_and_are_seeded(db, project):
         ("validation", "Val."),
     ]:
         db.execute(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
             " VALUES (?, 'real', ?, ?, ?, '[\"A1\"]', 'now')",
             [project.id, split, text, text_key(text)],
         )

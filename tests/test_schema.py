@@ -58,7 +58,7 @@ def schema(path) -> list[tuple]:
 
 def test_blank_database_gets_every_table_column_and_index(tmp_path):
     db = connect(tmp_path / "blank.db")
-    tables = set(db.table_names())
+    tables = set(db.table_names()) | set(db.view_names())  # observations, imports, split_sets are views
     for table, columns in EXPECTED_COLUMNS.items():
         assert table in tables, table
         assert columns <= set(db[table].columns_dict), (table, columns - set(db[table].columns_dict))
@@ -84,7 +84,7 @@ def test_migrating_twice_changes_nothing(tmp_path):
 def test_real_rows_need_a_split_and_may_repeat_a_text_only_when_an_import_keeps_it(db):
     db.execute("INSERT INTO projects (name, created_utc, updated_utc) VALUES ('p', 'now', 'now')")
     insert = (
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
         " VALUES (1, ?, ?, 'a text', 'key1', '[]', 'now')"
     )
     db.execute(insert, ["real", "train"])

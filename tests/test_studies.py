@@ -218,7 +218,7 @@ def test_a_second_study_shares_the_baseline_of_the_same_settings_and_data_but_no
     # New real data: the old baseline trained on other data, so it is not shared either.
     latest = study_q.get_study(db, fourth)["baseline_experiment_id"]
     db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
         " VALUES (?, 'real', 'train', 'a new real sentence', 'k-new', '[\"X\"]', '2026-01-01')",
         [pid],
     )

@@ -140,7 +140,7 @@ def test_a_very_long_real_text_is_cut_as_a_few_shot_example_and_counted(study):
     db, fake = study["db"], study["fake"]
     letter = "The clinic letter goes on. " * 2000  # about 54,000 characters
     db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, created_utc)"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, created_utc)"
         " VALUES (?, 'real', 'train', ?, ?, '[\"B4\"]', ?)",
         [study["project"].id, letter, text_key(letter), now_utc()],
     )

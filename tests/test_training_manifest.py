@@ -127,7 +127,7 @@ def test_a_deleted_text_fails_the_seed_with_a_clear_message(db, tmp_path, bert_d
     project_id = tiny_project(db, sizes=(24, 12, 12))
     _, ids = _generation_run(db, project_id, [(f"synthetic rocking extra {w}", ["X"]) for w in FILLER4])
     started = start_experiment(db, project_id, _config(bert_dir, seeds=[1], data=DataSelection(kind="augmented")))
-    db.execute("DELETE FROM observations WHERE id = ?", [ids[2]])
+    db.execute("DELETE FROM observation_rows WHERE id = ?", [ids[2]])
     job = _run_next(db, tmp_path)
     assert job["status"] == "failed"
     run = q.get_run(db, started["run_ids"][0])

@@ -74,7 +74,7 @@ def sentence(rng: random.Random, labels: list[str]) -> str:
 
 def insert_observation(db, project_id: int, text: str, labels: list[str], source: str = "real", split=None, **prov):
     cur = db.execute(
-        "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
+        "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
         " model, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             project_id,

@@ -272,6 +272,11 @@ EXCLUDED: dict[str, str] = {
     "review_invites": "access to this machine: invite tokens never leave it",
     "access_attempts": "sign-in attempts on this machine (addresses and outcomes), a security log",
     "bundle_imports": "where this machine's projects came from; a bundle carries its own manifest instead",
+    "pending_imports": "imports still being written on this machine; a bundle carries finished imports only",
+    # The tables behind the views observations, imports and split_sets: a bundle carries the views' rows.
+    "observation_rows": "the stored rows of the view observations, which is carried (without pending imports)",
+    "import_records": "the stored rows of the view imports, which is carried (without pending imports)",
+    "split_set_records": "the stored rows of the view split_sets, which is carried (without pending imports)",
 }
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

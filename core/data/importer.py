@@ -6,14 +6,15 @@ An import reads the file once, streaming (core.data.tables), in two stages:
    accepted ones written in batches to a staging file beside the database (db.import_staging says why a
    file of its own); only a text key and the labels of each row stay in memory (a 193 MB, 1.4-million-row
    CSV peaked at about 580 MB). Generation runs, reviewers and training jobs write meanwhile as usual.
-2. One short `BEGIN IMMEDIATE` transaction makes the rows visible: texts that someone else added to the
-   project while the file was read are checked again and skipped, the rows are copied from staging with
-   their splits, and the import's record and report are written.
+2. Writing, as a pending import that no reader can see (core.data.pending_import): texts that someone
+   else added to the project while the file was read are checked again and skipped, the splits are drawn,
+   and the rows are copied from staging in short transactions of a few thousand rows, then the split set's
+   snapshot the same way. One small transaction, whose cost does not grow with the file, makes it visible.
 
 A file with any problem writes nothing to the database: every problem is reported with its file, row and
 column, and the staging file is deleted. A process killed mid-import leaves nothing visible either; its
-staging file is deleted by the next import (or the next start of the worker). Rows whose text is already
-in the file or in the project's real data are skipped and listed.
+staging file and pending rows are deleted by the next import (or the next start of the worker). Rows whose
+text is already in the file or in the project's real data are skipped and listed.
 
 Row numbers are the ones a user sees: for CSV, TSV and Excel the spreadsheet row (the header is row 1,
 so the first observation is row 2); for JSON Lines the line number.
@@ -29,6 +30,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict
 
+from core.data import pending_import
 from core.data.import_report import ImportFailed, ImportReport, ImportSettings, report_from_dict
 from core.data.row_checker import RowChecker
 from core.data.splits import check_ratios, crossing_groups, stratified_split, summarise
@@ -45,17 +47,11 @@ from core.data.tables import (
     unique_names,
     with_decode_errors,
 )
-from db.connection import immediate, now_utc
-from db.import_staging import Staging, attach, database_file, detach, insert_staged, remove_stale, staged_repeats
-from db.observations import (
-    finish_import,
-    import_observation_ids,
-    insert_import,
-    real_text_keys,
-    set_splits,
-)
+from db.connection import now_utc, retry_locked
+from db.import_staging import Staging, attach, database_file, detach, remove_stale, staged_repeats
+from db.observations import finish_import, real_text_keys
 from db.projects import Label, _add_labels_in_transaction, get_project
-from db.splits import grouped_rows, insert_split_set
+from db.splits import assignment, grouped_rows, insert_split_set_record, insert_split_set_rows
 
 # The entry points of an import; settings, report and problem types are re-exported for callers.
 __all__ = [
@@ -73,8 +69,10 @@ __all__ = [
 
 DEFAULT_MAX_MB = 1024
 
-
-BATCH_ROWS = 5000
+BATCH_ROWS = pending_import.BATCH_ROWS
+# Snapshots of the split set written before one is found still current; after that it is written in the
+# final transaction (only when someone re-splits the project again and again during one import).
+SNAPSHOT_TRIES = 3
 
 
 def max_import_bytes() -> int:
@@ -207,17 +205,20 @@ def import_file(
     settings: ImportSettings,
     filename: str | None = None,
     progress: Callable[[int], None] | None = None,
+    published: Callable[[int], None] | None = None,
 ):
     """Import a file into a project and return its ImportReport. The file is read and checked into a staging
-    file without holding the database's write lock; one short transaction then makes the rows visible.
-    `progress`, if given, is called with the number of rows staged so far after each batch.
+    file without holding the database's write lock, then written as a pending import in short transactions and
+    made visible by one small one. `progress`, if given, is called with the number of rows staged so far after
+    each batch; `published` with the number of rows written so far (not yet visible) after each batch.
 
-    Raises ImportFailed (listing every problem) and writes nothing when anything is wrong."""
+    Raises ImportFailed (listing every problem) and writes nothing visible when anything is wrong."""
     filename = filename or name_of(source)
     _check_size(source, filename)  # before hashing: a refused file is never read
     sha256 = file_sha256(source)
     database = database_file(db)
     remove_stale(database)  # what killed imports left behind
+    pending_import.discard_dead(db)
     staging = Staging(database)
     try:
 
@@ -230,61 +231,88 @@ def import_file(
         report = checker.finish()
         if not report.ok:
             raise ImportFailed(report.problems, report.problem_count)
-        existing = grouped_rows(db, project_id)
-        splits = _split_outcome(checker, settings, existing)
-        chosen = [] if settings.split_column else [(s, i + 1) for i, s in enumerate(splits) if s != "train"]
         # Repeated texts whose labels were merged into their first row, which is already staged.
         merged = [(json.dumps(list(labels)), checker.first_at[key] + 1) for key, labels in checker.merged.items()]
-        staging.finish(chosen, merged)
-        return _publish(db, project_id, staging, checker, settings, filename, sha256, asdict(settings), len(existing))
+        staging.finish((), merged)
+        return _publish(db, project_id, staging, checker, settings, filename, sha256, published)
     finally:
         staging.remove()
 
 
-def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, settings_dict, n_old):
-    """The short write transaction: re-check texts others added meanwhile, copy the staged rows, record it."""
-    report = checker.report
+def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, published):
+    """Write the staged rows as a pending import and make it visible; on any failure delete what was written."""
     created = now_utc()
+    try:
+        import_id = pending_import.begin(db, project_id, filename, sha256, asdict(settings), str(staging.path), created)
+    except pending_import.ProjectGone:
+        raise ImportFailed([Problem(filename, None, None, "The project was deleted while the file was being read.")])
+    except pending_import.OtherImportWriting as exc:
+        message = (
+            f"Another import into this project ('{exc.filename}') was still being written after "
+            f"{pending_import.WAIT_FOR_OTHER_S:g} s; nothing was imported. Import again once it has finished."
+        )
+        raise ImportFailed([Problem(filename, None, None, message)]) from None
+    try:
+        _write(db, project_id, import_id, staging, checker, settings, created, published)
+    except BaseException as exc:
+        try:
+            pending_import.discard(db, import_id)
+        except Exception:  # the database stays locked: the next import or worker start deletes it
+            pass
+        if isinstance(exc, pending_import.ProjectGone):
+            message = "The project was deleted while the file was being imported."
+            raise ImportFailed([Problem(filename, None, None, message)]) from None
+        raise
+    return checker.report
+
+
+def _write(db, project_id, import_id, staging: Staging, checker: RowChecker, settings, created, published):
+    report = checker.report
+    # No other import writes into the project now: what is visible is what the rows must not repeat.
     attach(db, staging)
     try:
-        with immediate(db):
-            if get_project(db, project_id) is None:
-                message = "The project was deleted while the file was being read."
-                raise ImportFailed([Problem(filename, None, None, message)])
-            repeats = staged_repeats(db, project_id, staging.rows)
-            import_id = insert_import(db, project_id, filename, sha256, settings_dict, created)
-            written = insert_staged(db, project_id, import_id, created, [seq for seq, _, _ in repeats])
-            if repeats:
-                checker.left_out(repeats)
-            ours = set(import_observation_ids(db, import_id))
-            existing = [r for r in grouped_rows(db, project_id) if r[0] not in ours]
-            if repeats or len(existing) != n_old:
-                # Rows left out, or others' rows added while the file was read: the split is made again.
-                splits = _split_outcome(checker, settings, existing)
-                if not settings.split_column:
-                    ids = import_observation_ids(db, import_id)
-                    set_splits(db, zip(splits, ids, strict=True))
-            if written != report.rows_imported:  # the staged rows and the checked rows must be the same rows
-                raise RuntimeError(f"{written} rows staged for {report.rows_imported} accepted; nothing imported")
-            if report.added_labels:
-                _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
-                report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
-            drawn = not settings.split_column
-            insert_split_set(
-                db,
-                project_id,
-                "import" if drawn else f"import, split column '{settings.split_column}'",
-                created,
-                settings.seed if drawn else None,
-                settings.split_ratios if drawn else None,
-                bool(settings.group_column) and drawn,
-                import_id=import_id,
-            )
-            report.import_id = import_id
-            finish_import(db, import_id, report.rows_read, report.rows_imported, report.rows_skipped, report.to_dict())
+        existing = grouped_rows(db, project_id)
+        repeats = staged_repeats(db, project_id, staging.rows)
+        if repeats:
+            checker.left_out(repeats)
+            staging.drop(seq for seq, _, _ in repeats)
+        splits = _split_outcome(checker, settings, existing)
+        if not settings.split_column:
+            staging.resplit(splits)
+        written = pending_import.write_rows(db, project_id, import_id, created, staging.rows, published)
     finally:
         detach(db)
-    return report
+    if written != report.rows_imported:  # the staged rows and the checked rows must be the same rows
+        raise RuntimeError(f"{written} rows staged for {report.rows_imported} accepted; nothing imported")
+    if report.added_labels:
+        report.warnings.append(f"New labels added to the project: {', '.join(report.added_labels)}.")
+    report.import_id = import_id
+    drawn = not settings.split_column
+    how = {
+        "method": "import" if drawn else f"import, split column '{settings.split_column}'",
+        "seed": settings.seed if drawn else None,
+        "ratios": settings.split_ratios if drawn else None,
+        "group_aware": bool(settings.group_column) and drawn,
+        "change_id": None,
+    }
+
+    def record(snapshot_here: bool):
+        if report.added_labels:
+            _add_labels_in_transaction(db, project_id, [Label(code, code) for code in report.added_labels])
+        if snapshot_here:
+            pairs = assignment(db, project_id, with_import=import_id)
+            split_set_id = insert_split_set_record(db, project_id, created_utc=created, pairs=pairs, import_id=import_id, **how)
+            insert_split_set_rows(db, split_set_id, pairs)
+        finish_import(db, import_id, report.rows_read, report.rows_imported, report.rows_skipped, report.to_dict())
+
+    for attempt in range(SNAPSHOT_TRIES + 1):
+        last = attempt == SNAPSHOT_TRIES
+        state = None if last else pending_import.write_split_set(db, project_id, import_id, created, how)[1]
+        try:
+            retry_locked(pending_import.finish, db, project_id, import_id, state, lambda last=last: record(last))
+            return
+        except pending_import.StaleSnapshot:
+            pending_import.drop_split_sets(db, import_id)
 
 
 def guess_settings(columns: list[str], label_codes: list[str]) -> dict:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+from core.data.pending_import import discard_dead
 from core.jobs.gpus import allocate, device_count, gpu_ids, processes_problem, training_slots
 from core.jobs.processes import alive, die_with_parent, kill_tree
 from core.keys import mask
@@ -172,6 +173,7 @@ class Supervisor:
         try:
             db = retry_locked(connect, self.path)
             retry_locked(recover_orphans, db)
+            retry_locked(discard_dead, db)  # the rows of imports killed before this start
             last_recover = time.monotonic()
             while not self.stopping:
                 if self.parent_pid and not alive(self.parent_pid):
@@ -185,7 +187,7 @@ class Supervisor:
                 except sqlite3.OperationalError as exc:
                     if not is_locked(exc):
                         raise
-                    # A long write (an import) holds the database: this round is skipped, the next one retries.
+                    # A long write (a bundle import, a deleted project) holds the database: this round is skipped, the next one retries.
                     print(f"Supervisor: the database is locked; trying again. ({exc})", flush=True)
                 time.sleep(POLL_S)
         finally:

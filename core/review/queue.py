@@ -132,9 +132,9 @@ def _validate(project: Project, answer: Answer) -> None:
 def _save(db, project: Project, item_id: int, reviewer_id: int, change) -> Answer:
     """Read the current answer, apply `change`, and append it as a new row if anything changed.
 
-    A clinician's answer must not be lost to a long writer (the last transaction of a big import holds the
-    database for seconds per 100,000 rows, which can pass the busy timeout): a locked database is tried again
-    with backoff; the transaction either wrote the whole answer or nothing."""
+    A clinician's answer must not be lost to a long writer (a bundle import or a project's deletion can hold
+    the database past the busy timeout): a locked database is tried again with backoff; the transaction
+    either wrote the whole answer or nothing."""
     return retry_locked(_save_once, db, project, item_id, reviewer_id, change)
 
 

@@ -44,7 +44,7 @@ def store_imported_run(
         ).lastrowid
         for r in rows:
             obs_id = db.execute(
-                "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, facets_json,"
+                "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, facets_json,"
                 " run_id, template_version_id, model, created_utc) VALUES (?, 'synthetic', NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     project_id,

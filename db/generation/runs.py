@@ -219,7 +219,7 @@ def complete_cell(
         if not changed:
             return False
         db.conn.executemany(
-            "INSERT INTO observations (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
+            "INSERT INTO observation_rows (project_id, source, split, text, text_key, labels_json, facets_json, run_id,"
             " cell_id, call_id, template_version_id, model, created_utc)"
             " VALUES (?, 'synthetic', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-from db.migrations import bundles, core, generation, quality, review, sharing, studies, training
+from db.migrations import bundles, core, generation, imports, quality, review, sharing, studies, training
 
 GROUPS: list[Migrations] = [
     core.core,
@@ -20,6 +20,7 @@ GROUPS: list[Migrations] = [
     sharing.migrations,
     quality.migrations,
     bundles.migrations,
+    imports.migrations,  # last: it renames tables that other groups' foreign keys point at
 ]
 
 
