@@ -303,7 +303,10 @@ def import_form() -> None:
                 def published(rows: int) -> None:  # written in short batches, shown all at once at the end
                     staged.caption(f"{rows:,} rows written…")
 
-                report = import_file(db(), project.id, source, settings, filename, progress, published)
+                def waiting(other: str) -> None:  # one import per project writes at a time
+                    staged.caption(f"Waiting for the import of '{other}' into this project to finish writing…")
+
+                report = import_file(db(), project.id, source, settings, filename, progress, published, waiting)
         except ImportFailed as exc:
             st.error(f"{exc.problem_count:,} problem(s) found. Nothing was imported.")
             if any("not in the project's label set" in p.message for p in exc.problems):

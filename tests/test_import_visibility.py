@@ -191,7 +191,9 @@ def test_a_second_import_into_the_project_waits_and_skips_the_first_ones_texts(d
     def second():
         other = connect(db_file(db))
         try:
-            outcome["report"] = import_file(other, project_id, second_path, SETTINGS)
+            outcome["report"] = import_file(
+                other, project_id, second_path, SETTINGS, waiting=lambda name: outcome.setdefault("waited_for", name)
+            )
         finally:
             other.conn.close()
 
@@ -209,6 +211,7 @@ def test_a_second_import_into_the_project_waits_and_skips_the_first_ones_texts(d
     thread.join(timeout=60)
     assert first.rows_imported == rows
     report = outcome["report"]
+    assert outcome["waited_for"] == "first.csv"  # what the Data page names while the second one waits
     assert report.rows_imported == 4 and report.rows_skipped == 1
     assert "added while this file was read" in str(report.to_dict())
     texts = db.execute(

@@ -206,11 +206,13 @@ def import_file(
     filename: str | None = None,
     progress: Callable[[int], None] | None = None,
     published: Callable[[int], None] | None = None,
+    waiting: Callable[[str], None] | None = None,
 ):
     """Import a file into a project and return its ImportReport. The file is read and checked into a staging
     file without holding the database's write lock, then written as a pending import in short transactions and
     made visible by one small one. `progress`, if given, is called with the number of rows staged so far after
-    each batch; `published` with the number of rows written so far (not yet visible) after each batch.
+    each batch; `published` with the number of rows written so far (not yet visible) after each batch;
+    `waiting` with another import's file name when this one waits for it to finish writing.
 
     Raises ImportFailed (listing every problem) and writes nothing visible when anything is wrong."""
     filename = filename or name_of(source)
@@ -234,16 +236,18 @@ def import_file(
         # Repeated texts whose labels were merged into their first row, which is already staged.
         merged = [(json.dumps(list(labels)), checker.first_at[key] + 1) for key, labels in checker.merged.items()]
         staging.finish((), merged)
-        return _publish(db, project_id, staging, checker, settings, filename, sha256, published)
+        return _publish(db, project_id, staging, checker, settings, filename, sha256, published, waiting)
     finally:
         staging.remove()
 
 
-def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, published):
+def _publish(db, project_id, staging: Staging, checker: RowChecker, settings, filename, sha256, published, waiting):
     """Write the staged rows as a pending import and make it visible; on any failure delete what was written."""
     created = now_utc()
     try:
-        import_id = pending_import.begin(db, project_id, filename, sha256, asdict(settings), str(staging.path), created)
+        import_id = pending_import.begin(
+            db, project_id, filename, sha256, asdict(settings), str(staging.path), created, waiting
+        )
     except pending_import.ProjectGone:
         raise ImportFailed([Problem(filename, None, None, "The project was deleted while the file was being read.")])
     except pending_import.OtherImportWriting as exc:

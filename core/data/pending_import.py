@@ -83,9 +83,14 @@ def _in_batches(db, delete, key: int) -> None:
                 return
 
 
-def begin(db, project_id: int, filename: str, sha256: str, settings: dict, staging_path: str, created: str) -> int:
-    """Record the import as pending once no other import into the project is writing; returns its id."""
+def begin(
+    db, project_id: int, filename: str, sha256: str, settings: dict, staging_path: str, created: str,
+    waiting: Callable[[str], None] | None = None,
+) -> int:  # fmt: skip
+    """Record the import as pending once no other import into the project is writing; returns its id.
+    `waiting`, if given, is called once with the other import's file name when this one has to wait."""
     deadline = time.monotonic() + WAIT_FOR_OTHER_S
+    told = False
     while True:
         with immediate(db):
             if get_project(db, project_id) is None:
@@ -95,6 +100,9 @@ def begin(db, project_id: int, filename: str, sha256: str, settings: dict, stagi
                 return pending_q.begin(db, project_id, filename, sha256, settings, staging_path, created)
         if time.monotonic() > deadline:
             raise OtherImportWriting(others[0]["filename"])
+        if waiting is not None and not told:
+            waiting(others[0]["filename"])
+            told = True
         discard_dead(db)
         time.sleep(_POLL_S)
 
