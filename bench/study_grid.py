@@ -79,7 +79,7 @@ class GridConfig:
     def for_mode(cls, quick: bool) -> GridConfig:
         if quick:
             return cls(
-                quick=True, seeds=[13, 14], epochs=0.3, control_size=80, per_label=1, per_call=1, review_items=6,
+                quick=True, seeds=[13, 14], epochs=0.5, control_size=80, per_label=1, per_call=1, review_items=6,
                 validation_fraction=0.1, test_fraction=0.1,
             )  # fmt: skip
         return cls(quick=False)
