@@ -213,7 +213,7 @@ RESULTS_SHOWN = [
 ]
 
 
-def results_shots(d: Driver) -> None:
+def results_shots(d: Driver, seeds: int) -> None:
     """Results: the shared baseline against the controls' cells, scores and changes with seed-level points."""
     page = d.page
     d.open("Results", "Results")
@@ -224,7 +224,7 @@ def results_shots(d: Driver) -> None:
         box.press("Backspace")
     d.idle()
     for name in RESULTS_SHOWN:
-        d.add_option("Augmented experiments", f"{name} (augmented, {len(GridConfig(False).seeds)} runs)")
+        d.add_option("Augmented experiments", f"{name} (augmented, {seeds} run{'s' if seeds != 1 else ''})")
     panel = page.locator("[role='tabpanel']:visible")
     panel.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
     d.idle()
@@ -254,7 +254,7 @@ def shots_only(out: Path) -> None:
                 d.choose("Project", PROJECT)
             try:
                 outcome_shots(d, [v[0] for v in STUDIES.values()])
-                results_shots(d)
+                results_shots(d, len(json.loads((out / "grid_run.json").read_text())["config"]["seeds"]))
             except Exception:
                 page.screenshot(path=str(out / "error_shots.png"), full_page=True)
                 raise
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                 d.shot("5_jobs_done")
                 try:  # the record below reads the database itself; a missed screenshot must not lose the run
                     step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in STUDIES.values()]))
-                    step("results page", lambda: results_shots(d))
+                    step("results page", lambda: results_shots(d, len(cfg.seeds)))
                 except Exception as exc:  # noqa: BLE001
                     print(f"  study outcome pages: {exc}", flush=True)
                     page.screenshot(path=str(out / "error_outcome.png"), full_page=True)
