@@ -236,6 +236,8 @@ def test_two_tabs_on_one_review_item_show_the_answer_saved_last(review_db, studi
     expect(first.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "primary", timeout=15_000)
 
     first.locator(".st-key-rv_v0 button").click()  # and back: "correct" from the first tab
+    # Switch only once the first tab shows it saved, as a user would: the second tab reads the item on focus.
+    expect(first.locator(".st-key-rv_v0 button")).to_have_attribute("kind", "primary")
     show(second)
     expect(second.locator(".st-key-rv_v0 button")).to_have_attribute("kind", "primary", timeout=15_000)
     expect(second.locator(".st-key-rv_v1 button")).to_have_attribute("kind", "secondary")
