@@ -36,24 +36,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from bench.study import (
-    CHROMIUM,
-    PROJECT,
-    ROOT,
-    Config,
-    Driver,
-    Step,
-    generate,
-    low_resource_csv,
-    make_project,
-    prompt_studio,
-    review,
-    start_server,
-    stop_server,
-)
 from bench.study_controls import audit_against_flips, control_files
+from bench.study_pages import ROOT, Driver, StepClock, studio_browser
+from bench.study_steps import PROJECT, Config, generate, low_resource_csv, make_project, prompt_studio, review
 
 TRUTH_REVIEWER = "Scripted reviewer (knows the flips)"
 
@@ -239,28 +226,13 @@ def results_shots(d: Driver, seeds: int) -> None:
 
 def shots_only(out: Path) -> None:
     """Screenshots of a finished run's Study outcome and Results pages (the app started without its worker)."""
-    proc, url = start_server(out, worker=False)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(60_000)
-            d = Driver(page, url, out)
-            page.goto(url)
-            d.idle()
-            if page.get_by_label("Project", exact=True).input_value() != PROJECT:
-                d.choose("Project", PROJECT)
-            try:
-                outcome_shots(d, [v[0] for v in STUDIES.values()])
-                results_shots(d, len(json.loads((out / "grid_run.json").read_text())["config"]["seeds"]))
-            except Exception:
-                page.screenshot(path=str(out / "error_shots.png"), full_page=True)
-                raise
-            browser.close()
-    finally:
-        stop_server(proc)
+    seeds = len(json.loads((out / "grid_run.json").read_text())["config"]["seeds"])
+    with studio_browser(out, worker=False, error_shot="error_shots") as d:
+        d.first_page()
+        if d.page.get_by_label("Project", exact=True).input_value() != PROJECT:
+            d.choose("Project", PROJECT)
+        outcome_shots(d, [v[0] for v in STUDIES.values()])
+        results_shots(d, seeds)
 
 
 # --- the record --------------------------------------------------------------------------------------
@@ -434,82 +406,55 @@ def main(argv: list[str] | None = None) -> int:
     files = control_files(out, used, cfg.control_size, cfg.noise, cfg.control_seed)
     labels = list(pd.read_json(ROOT / "assets" / "hoc" / "labels.json", typ="series").index)
     saved: dict = {"config": asdict(cfg), "data": data, "flipped": files.flipped, "runs": {}, "study_ids": {}}
-    steps: list[Step] = []
-    total = time.monotonic()
-    proc, url = start_server(out)
-
-    def step(name: str, fn):
-        print(f"step: {name}", flush=True)
-        t = time.monotonic()
-        result = fn()
-        steps.append(Step(name, time.monotonic() - t))
-        print(f"  {name}: {steps[-1].seconds:.0f} s", flush=True)
-        return result
+    step = StepClock()
 
     def study(key: str, run_id: int) -> None:
         text = step(f"queue: {STUDIES[key][0]}", lambda: queue_study(d, cfg, key, run_id))
         saved["study_ids"][key] = int(re.search(r"Study (\d+) queued", text).group(1))
 
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        with studio_browser(out) as d:
+            d.first_page()
+            data["import"] = step("project and import", lambda: make_project(d, csv_path))
+            runs = saved["runs"]
+            runs["positive"] = step(
+                "import the positive control", lambda: import_control(d, files.positive, "Positive control")
             )
-            context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            d = Driver(page, url, out)
-            try:
-                page.goto(url)
-                expect(page.get_by_role("heading", name=re.compile("^Data · "))).to_be_visible(timeout=600_000)
-                d.idle()
-                data["import"] = step("project and import", lambda: make_project(d, csv_path))
-                runs = saved["runs"]
-                runs["positive"] = step(
-                    "import the positive control", lambda: import_control(d, files.positive, "Positive control")
-                )
-                runs["noise"] = step(
-                    "import the noise control",
-                    lambda: import_control(d, files.noise, "Noise control", f"#{runs['positive']} · Positive control"),
-                )
-                study("positive", runs["positive"])
-                step("queue a quality check of the noise control", lambda: start_quality_check(d, runs["noise"]))
-                saved["answers"] = step(
-                    "review a sample of the noise control",
-                    lambda: review(
-                        d, scfg, truth_reviewer(files.flips), f"run {runs['noise']} ·", TRUTH_REVIEWER,
-                        "noise control, answered from the known flips",
-                    ),
-                )  # fmt: skip
-                step("wait for the quality check", lambda: wait_quality_check(d, runs["noise"]))
-                study("noise", runs["noise"])
-                step("Prompt Studio", lambda: prompt_studio(d))
-                runs["smollm"] = step(
-                    "SmolLM2 generation", lambda: generate(d, scfg, labels, labels, "SmolLM2 · all ten labels")
-                )
-                study("smollm", runs["smollm"])
-                n_runs = (1 + 2 + 3 + 2) * len(cfg.seeds)
-                step("every training run", lambda: d.wait_jobs_idle(6 * 3600, f"{n_runs} training runs"))
-                d.shot("5_jobs_done")
-                try:  # the record below reads the database itself; a missed screenshot must not lose the run
-                    step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in STUDIES.values()]))
-                    step("results page", lambda: results_shots(d, len(cfg.seeds)))
-                except Exception as exc:  # noqa: BLE001
-                    print(f"  study outcome pages: {exc}", flush=True)
-                    page.screenshot(path=str(out / "error_outcome.png"), full_page=True)
-            except Exception:
-                page.screenshot(path=str(out / "error.png"), full_page=True)
-                raise
-            context.close()
-            browser.close()
+            runs["noise"] = step(
+                "import the noise control",
+                lambda: import_control(d, files.noise, "Noise control", f"#{runs['positive']} · Positive control"),
+            )
+            study("positive", runs["positive"])
+            step("queue a quality check of the noise control", lambda: start_quality_check(d, runs["noise"]))
+            saved["answers"] = step(
+                "review a sample of the noise control",
+                lambda: review(
+                    d, scfg, truth_reviewer(files.flips), f"run {runs['noise']} ·", TRUTH_REVIEWER,
+                    "noise control, answered from the known flips",
+                ),
+            )  # fmt: skip
+            step("wait for the quality check", lambda: wait_quality_check(d, runs["noise"]))
+            study("noise", runs["noise"])
+            step("Prompt Studio", lambda: prompt_studio(d))
+            runs["smollm"] = step(
+                "SmolLM2 generation", lambda: generate(d, scfg, labels, labels, "SmolLM2 · all ten labels")
+            )
+            study("smollm", runs["smollm"])
+            n_runs = (1 + 2 + 3 + 2) * len(cfg.seeds)
+            step("every training run", lambda: d.wait_jobs_idle(6 * 3600, f"{n_runs} training runs"))
+            d.shot("5_jobs_done")
+            try:  # the record below reads the database itself; a missed screenshot must not lose the run
+                step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in STUDIES.values()]))
+                step("results page", lambda: results_shots(d, len(cfg.seeds)))
+            except Exception as exc:  # noqa: BLE001
+                print(f"  study outcome pages: {exc}", flush=True)
+                d.page.screenshot(path=str(out / "error_outcome.png"), full_page=True)
     finally:
-        stop_server(proc)
-        steps.append(Step("total", time.monotonic() - total))
-        saved["steps"] = [asdict(s) for s in steps]
+        saved["steps"] = [asdict(s) for s in [*step.steps, step.total()]]
         saved["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         (out / "grid_run.json").write_text(json.dumps(saved, indent=1))
     write_record(out, cfg, saved)
-    print(f"study_grid: done in {steps[-1].seconds:.0f} s; see {out / 'study_grid.md'}", flush=True)
+    print(f"study_grid: done in {saved['steps'][-1]['seconds']:.0f} s; see {out / 'study_grid.md'}", flush=True)
     return 0
 
 

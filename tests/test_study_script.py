@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.study import HOC_CSV, Config, delta_markdown, low_resource_csv
+from bench.study import delta_markdown
+from bench.study_steps import HOC_CSV, Config, low_resource_csv
 
 
 def test_low_resource_csv_is_a_seeded_share_of_each_split(tmp_path):
