@@ -238,10 +238,30 @@ def shots_only(out: Path) -> None:
 # --- the record --------------------------------------------------------------------------------------
 
 
-def summaries(out: Path) -> dict:
-    """Each study's matrix and the audit's scores, read from the study's database (never written)."""
+def study_facts(db, study_id: int) -> dict:
+    """One study as the record shows it: its matrix (text and numbers), macro-F1 before and after, the caveats
+    and each cell's experiment (for the paired comparisons)."""
     from core.results import caveats
     from core.studies import outcome
+
+    summary = outcome.summarise(db, study_id)
+    macro = summary.results.deltas.query("label == '_macro' and metric == 'f1'")
+    return {
+        "matrix": summary.matrix.drop(columns=["experiment_id"], errors="ignore").to_dict("records"),
+        "values": summary.matrix_values.to_dict("records"),
+        "baseline_macro_f1": float(macro["baseline"].iloc[0]) if len(macro) else None,
+        "augmented_macro_f1": dict(zip(macro["experiment_id"].map(
+            {c["experiment_id"]: c["name"] for c in summary.cells}), macro["augmented"], strict=True)),
+        "notes": summary.results.comparison.notes,
+        "intervals": caveats.intervals_text(summary.results),
+        "waiting": summary.waiting,
+        "experiments": {c["name"]: c["experiment_id"] for c in summary.cells},
+        "project_id": summary.study["project_id"],
+    }  # fmt: skip
+
+
+def summaries(out: Path) -> dict:
+    """Each study's matrix and the audit's scores, read from the study's database (never written)."""
     from db import connect
 
     db = connect(out / "studio.db")
@@ -249,18 +269,8 @@ def summaries(out: Path) -> dict:
         facts = json.loads((out / "grid_run.json").read_text())
         found = {}
         for key, study_id in facts["study_ids"].items():
-            summary = outcome.summarise(db, study_id)
-            macro = summary.results.deltas.query("label == '_macro' and metric == 'f1'")
-            found[key] = {
-                "matrix": summary.matrix.drop(columns=["experiment_id"], errors="ignore").to_dict("records"),
-                "values": summary.matrix_values.to_dict("records"),
-                "baseline_macro_f1": float(macro["baseline"].iloc[0]) if len(macro) else None,
-                "augmented_macro_f1": dict(zip(macro["experiment_id"].map(
-                    {c["experiment_id"]: c["name"] for c in summary.cells}), macro["augmented"], strict=True)),
-                "notes": summary.results.comparison.notes,
-                "intervals": caveats.intervals_text(summary.results),
-                "waiting": summary.waiting,
-            }  # fmt: skip
+            found[key] = study_facts(db, study_id)
+        found["paired"] = paired_macro_f1(db, found)
         report = db.execute("SELECT max(id) FROM quality_reports WHERE status = 'done'").fetchone()[0]
         found["audit"] = audit_against_flips(db, report, facts["runs"]["noise"], out / "flips.json")
         found["run_seconds"] = [
@@ -275,26 +285,58 @@ def summaries(out: Path) -> dict:
     return found
 
 
+NOISY_ALL = "all labels · +100% · All synthetic"
+FILTERS = ("Clinician-accepted", "Audit-clean")
+
+
+def paired_macro_f1(db, found: dict) -> dict[str, dict]:
+    """Macro-F1 changes measured against the noisy cell itself rather than each against the baseline, with the
+    same hierarchical interval the pages use: what the noise cost (perfect − noisy, both all synthetic) and
+    what each filter wins back (filtered − noisy). Read through `core.results` as the Results page reads a
+    comparison whose baseline is the noisy experiment."""
+    from core.results.comparison import load
+    from core.results.tables import results
+
+    def cell(key: str, name: str) -> int | None:
+        return next((i for n, i in found.get(key, {}).get("experiments", {}).items() if n.endswith(name)), None)
+
+    noisy = cell("noise", NOISY_ALL)
+    others = {"noise cost": cell("positive", NOISY_ALL)} | {
+        f: cell("noise", f"all labels · +100% · {f}") for f in FILTERS
+    }
+    others = {k: v for k, v in others.items() if v is not None}
+    if noisy is None or not others:
+        return {}
+    res = results(load(db, found["noise"]["project_id"], noisy, list(others.values())), "tuned", 1000, 0,
+                  "hierarchical", "holm")  # fmt: skip
+    macro = res.deltas.query("label == '_macro' and metric == 'f1'").set_index("experiment_id")
+    return {k: macro.loc[v, ["delta_pp", "low_pp", "high_pp"]].to_dict() for k, v in others.items() if v in macro.index}
+
+
 def delta_of(found: dict, key: str, cell_start: str, measure: str = "Δ macro-F1") -> dict | None:
     return next((v for v in found[key]["values"] if v["cell"].startswith(cell_start) and v["measure"] == measure), None)
 
 
 def win_back(found: dict) -> list[dict]:
     """Per filter: the macro-F1 the noise cost (perfect scaled cell − noisy scaled cell, all synthetic) and the
-    share of it the filtered cell recovers (point estimates: the cells' intervals are each against the
-    baseline, not against each other)."""
-    perfect = delta_of(found, "positive", "all labels · +100% · All synthetic")
-    noisy = delta_of(found, "noise", "all labels · +100% · All synthetic")
+    share of it the filtered cell recovers (a ratio of point estimates); where the record measured them, the
+    paired intervals of the cost and of the gain (`paired_macro_f1`)."""
+    perfect = delta_of(found, "positive", NOISY_ALL)
+    noisy = delta_of(found, "noise", NOISY_ALL)
     if not perfect or not noisy:
         return []
     lost = perfect["delta_pp"] - noisy["delta_pp"]
+    paired = found.get("paired", {})
     rows = []
-    for pool in ("Clinician-accepted", "Audit-clean"):
+    for pool in FILTERS:
         cell = delta_of(found, "noise", f"all labels · +100% · {pool}")
         if cell:
             won = cell["delta_pp"] - noisy["delta_pp"]
             share = won / lost if lost > 0 else None
-            rows.append({"filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share})
+            rows.append(
+                {"filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share,
+                 "lost_ci": paired.get("noise cost"), "won_back_ci": paired.get(pool)}
+            )  # fmt: skip
     return rows
 
 
@@ -354,9 +396,23 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
     rows = win_back(found)
     if rows:
         lines += ["| filter | macro-F1 the noise cost (pp) | won back (pp) | share |", "|---|---|---|---|"]
+
+        def with_ci(value: float, paired: dict | None) -> str:
+            return f"{value:+.1f}" + ("" if not paired else f" [{paired['low_pp']:+.1f}, {paired['high_pp']:+.1f}]")
+
         for r in rows:
             share = "—" if r["share"] is None else f"{r['share']:.0%}"
-            lines.append(f"| {r['filter']} | {r['lost_pp']:+.1f} | {r['won_back_pp']:+.1f} | {share} |")
+            lines.append(
+                f"| {r['filter']} | {with_ci(r['lost_pp'], r['lost_ci'])} | {with_ci(r['won_back_pp'], r['won_back_ci'])}"
+                f" | {share} |"
+            )
+        if any(r["won_back_ci"] for r in rows):
+            lines += [
+                "",
+                "Intervals here: the same hierarchical bootstrap, with the noisy cell (all synthetic) as the"
+                " reference, so each is paired on seeds and test items: the cost is the perfect cell against it, the"
+                " gain a filtered cell against it. The share is a ratio of point estimates and has no interval.",
+            ]
 
     def ci(pair) -> str:
         return "" if not pair else f" [{pair[0]:.2f}, {pair[1]:.2f}]"

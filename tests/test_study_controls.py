@@ -7,6 +7,7 @@ import io
 import json
 
 import pandas as pd
+import pytest
 
 from bench.study_controls import HOC_CSV, audit_against_flips, control_files, flag_scores, split_labels
 from core.generation.synthetic_import import SyntheticImportSettings, import_synthetic
@@ -107,3 +108,34 @@ def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers()
     # Noise that cost nothing: there is no share to win back.
     found["noise"]["values"][0]["delta_pp"] = 7.0
     assert all(r["share"] is None for r in win_back(found))
+
+
+def test_the_paired_win_back_is_the_filtered_cell_against_the_noisy_one_with_an_interval_around_it(db):
+    """The record's cost of the noise and each filter's gain, measured with the noisy cell as the reference, are
+    the differences of the cells' changes against the shared baseline, each with its own interval."""
+    from bench.study_grid import paired_macro_f1, study_facts, win_back
+    from core.studies.plan import StudyPlan
+    from core.studies.queue import queue_study
+    from db import studies as study_q
+    from tests.study_fixtures import finish_runs, study_project
+
+    pid = study_project(db)["project_id"]
+    grid = {"targets": [{"kind": "all"}], "amounts": [{"kind": "percent", "value": 100}], "seeds": [1, 2, 3]}
+    positive = queue_study(db, pid, StudyPlan(pools=["all"], **grid), "Perfect")
+    noise = queue_study(db, pid, StudyPlan(pools=["all", "accepted"], **grid), "Noisy")
+    baseline = study_q.get_study(db, noise)["baseline_experiment_id"]
+    assert study_q.get_study(db, positive)["baseline_experiment_id"] == baseline  # shared, as in the record's run
+    [perfect], [noisy, accepted] = ([c["experiment_id"] for c in study_q.cells(db, s)] for s in (positive, noise))
+    shift = {perfect: dict.fromkeys("XYZ", 1.0), accepted: dict.fromkeys("XYZ", 0.6)}
+    finish_runs(db, [baseline, perfect, noisy, accepted], shift)
+
+    found = {"positive": study_facts(db, positive), "noise": study_facts(db, noise)}
+    found["paired"] = paired_macro_f1(db, found)
+    rows = {r["filter"]: r for r in win_back(found)}
+    assert list(rows) == ["Clinician-accepted"]  # no audit-clean cell in this study
+    row = rows["Clinician-accepted"]
+    assert row["lost_ci"] == found["paired"]["noise cost"]
+    assert row["won_back_ci"]["delta_pp"] == pytest.approx(row["won_back_pp"], abs=1e-6)
+    assert row["lost_ci"]["delta_pp"] == pytest.approx(row["lost_pp"], abs=1e-6)
+    assert row["won_back_ci"]["low_pp"] < row["won_back_ci"]["delta_pp"] < row["won_back_ci"]["high_pp"]
+    assert abs(row["lost_pp"]) > 1 and abs(row["won_back_pp"]) > 1  # the shifted experiments differ
