@@ -70,6 +70,19 @@ def test_blank_database_gets_every_table_column_and_index(tmp_path):
     assert "studio.core" in applied
 
 
+def test_every_foreign_key_points_at_a_table_never_at_a_view(tmp_path):
+    """`observations`, `imports` and `split_sets` are views that hide pending imports; a foreign key to one of
+    them would fail at the first insert ("foreign key mismatch"). A migration must name the table behind it."""
+    db = connect(tmp_path / "keys.db")
+    tables = set(db.table_names())
+    targets = {
+        (table, key[2]) for table in tables for key in db.execute(f"PRAGMA foreign_key_list('{table}')").fetchall()
+    }
+    assert {t for _, t in targets} >= {"observation_rows", "import_records", "split_set_records", "projects"}
+    assert [(table, target) for table, target in targets if target not in tables] == []
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
 def test_migrating_twice_changes_nothing(tmp_path):
     path = tmp_path / "twice.db"
     db = connect(path)
