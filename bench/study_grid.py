@@ -332,7 +332,9 @@ def win_back(found: dict) -> list[dict]:
         cell = delta_of(found, "noise", f"all labels · +100% · {pool}")
         if cell:
             won = cell["delta_pp"] - noisy["delta_pp"]
-            share = won / lost if lost > 0 else None
+            # A share of a loss the paired interval cannot tell from zero would be a ratio of noise.
+            clear_loss = lost > 0 and (paired.get("noise cost") is None or paired["noise cost"]["low_pp"] > 0)
+            share = won / lost if clear_loss else None
             rows.append(
                 {"filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share,
                  "lost_ci": paired.get("noise cost"), "won_back_ci": paired.get(pool)}
@@ -411,7 +413,8 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
                 "",
                 "Intervals here: the same hierarchical bootstrap, with the noisy cell (all synthetic) as the"
                 " reference, so each is paired on seeds and test items: the cost is the perfect cell against it, the"
-                " gain a filtered cell against it. The share is a ratio of point estimates and has no interval.",
+                " gain a filtered cell against it. The share is a ratio of point estimates and has no interval;"
+                " it is left out (—) where the cost's interval includes zero.",
             ]
 
     def ci(pair) -> str:

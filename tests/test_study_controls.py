@@ -105,8 +105,12 @@ def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers()
     rows = {r["filter"]: r for r in win_back(found)}
     assert rows["Audit-clean"]["lost_pp"] == 4.0 and rows["Audit-clean"]["won_back_pp"] == 3.0
     assert rows["Audit-clean"]["share"] == 0.75 and rows["Clinician-accepted"]["share"] == -0.25
+    # A cost whose paired interval includes zero: no share of it is given.
+    found["paired"] = {"noise cost": {"delta_pp": 4.0, "low_pp": -0.5, "high_pp": 8.5}}
+    assert all(r["share"] is None and r["lost_ci"] for r in win_back(found))
     # Noise that cost nothing: there is no share to win back.
     found["noise"]["values"][0]["delta_pp"] = 7.0
+    del found["paired"]
     assert all(r["share"] is None for r in win_back(found))
 
 
