@@ -67,11 +67,13 @@ def cells(db, study_id: int) -> list[dict]:
 
 
 def generation_cost(db, run_ids: list[int] | None, project_id: int) -> list[dict]:
-    """Per generation run of the project (or of `run_ids`): its call-log cost and synthetic observations."""
+    """Per generation run of the project (or of `run_ids`): its call-log cost, calls (none for a run imported
+    from elsewhere) and synthetic observations."""
     sql = """
         SELECT o.run_id, COUNT(*) AS observations,
                (SELECT COALESCE(SUM(c.cost_usd), 0) FROM llm_calls c WHERE c.run_id = o.run_id) AS cost_usd,
-               (SELECT COUNT(*) FROM llm_calls c WHERE c.run_id = o.run_id AND c.cost_usd IS NULL) AS unpriced_calls
+               (SELECT COUNT(*) FROM llm_calls c WHERE c.run_id = o.run_id AND c.cost_usd IS NULL) AS unpriced_calls,
+               (SELECT COUNT(*) FROM llm_calls c WHERE c.run_id = o.run_id) AS calls
         FROM observations o
         WHERE o.project_id = ? AND o.source = 'synthetic' AND o.run_id IS NOT NULL
     """

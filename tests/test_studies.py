@@ -224,3 +224,33 @@ def test_a_second_study_shares_the_baseline_of_the_same_settings_and_data_but_no
     )
     assert plan.preview(db, pid, targeted, ["X", "Y", "Z"]).baseline is None
     assert study_q.get_study(db, queue_study(db, pid, targeted, "Fifth"))["baseline_experiment_id"] != latest
+
+
+def test_synthetic_data_imported_from_elsewhere_has_an_unknown_cost_never_zero(db, project):
+    """A run imported on the Generate page logged no call, so what it cost is unknown: a pool made only of it
+    shows no cost, and one mixed with a priced run shows the priced part as a lower bound."""
+    import io
+
+    from core.generation.synthetic_import import SyntheticImportSettings, import_synthetic
+    from db.projects import get_project
+
+    pid = project["project_id"]
+    words = "apple brick cloud drum eagle fern grape harbor island jungle kettle lemon".split()
+    csv = "text,labels\n" + "".join(f"{w} {w}s near the {w} yard,{'XY'[i % 2]}\n" for i, w in enumerate(words))
+    imported = import_synthetic(db, get_project(db, pid), io.BytesIO(csv.encode()), SyntheticImportSettings(), "x.csv")
+    assert imported.ok and imported.imported == 12
+    grid = {"targets": [{"kind": "all"}], "seeds": [1, 2]}
+    only = queue_study(db, pid, plan.StudyPlan(run_ids=[imported.run_id], **grid), "Imported only")
+    mixed = queue_study(db, pid, plan.StudyPlan(run_ids=[imported.run_id, project["run_ids"][0]], **grid), "Mixed")
+    cells = {s: study_q.cells(db, s)[0]["experiment_id"] for s in (only, mixed)}
+    up = dict.fromkeys("XYZ", -0.8)  # lower logits for every label: fewer false positives, a macro-F1 gain here
+    finish_runs(
+        db, [study_q.get_study(db, only)["baseline_experiment_id"], *cells.values()], dict.fromkeys(cells.values(), up)
+    )
+
+    cost = outcome.summarise(db, only, n_boot=50).costs.iloc[0]
+    assert pd.isna(cost["generation_cost_usd"]) and pd.isna(cost["usd_per_f1_point"])
+    assert cost["verdict"] == "cost unknown: imported, no calls logged" and cost["imported_rows"] == 12
+    cost = outcome.summarise(db, mixed, n_boot=50).costs.iloc[0]
+    assert cost["generation_cost_usd"] > 0 and cost["imported_rows"] == 12
+    assert cost["verdict"].startswith("at least $"), cost["verdict"]

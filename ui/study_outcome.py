@@ -38,11 +38,13 @@ def costs(result) -> None:
             "delta_macro_f1_pp": number("Δ macro-F1 (pp)", format="%+.2f"),
             "usd_per_f1_point": number("USD per point", format="$%.4f"),
             "unpriced_calls": number("calls without a price", format="%d"),
+            "imported_rows": number("rows imported (no call log)", format="%d"),
         },
     )
     st.caption(
         "Generation cost: each source run's call-log cost × the share of the pool the cell used. "
-        "'no gain' where macro-F1 did not rise."
+        "'no gain' where macro-F1 did not rise; 'at least' where part of the pool was imported or unpriced; "
+        "unknown where all of it was imported (made elsewhere, no calls logged)."
     )
 
 

@@ -87,6 +87,8 @@ def costs(db, study: dict, done: list[dict], res) -> pd.DataFrame:
 
     A cell uses part of its pool; its cost is each source run's cost × the share of the pool the cell drew
     (the training set does not record which run each row came from, so the share is the pool-wide one).
+    Runs imported from elsewhere logged no call: their cost is unknown, never $0. A pool made only of them has
+    no cost; one that mixes them (or calls without a price) with priced runs gives a lower bound ("at least").
     """
     cmp = res.comparison
     macro = res.deltas[(res.deltas["label"] == "_macro") & (res.deltas["metric"] == "f1")].set_index("experiment_id")
@@ -99,17 +101,26 @@ def costs(db, study: dict, done: list[dict], res) -> pd.DataFrame:
         pool_cost = sum(s["cost_usd"] for s in sources)
         runs = [r for r in cmp.runs if r.experiment_id == exp.id]
         used = sum(r.composition.get("_examples", {}).get("synthetic", 0) for r in runs) / max(1, len(runs))
-        cost = pool_cost * min(1.0, used / pool_rows) if pool_rows else 0.0
+        imported = sum(s["observations"] for s in sources if not s["calls"])
+        unpriced = sum(s["unpriced_calls"] for s in sources)
+        cost = pool_cost * min(1.0, used / pool_rows) if pool_rows and imported < pool_rows else None
         delta = float(macro.at[exp.id, "delta_pp"])
+        if cost is None:
+            verdict = "cost unknown: imported, no calls logged"
+        elif delta <= 0:
+            verdict = "no gain"
+        else:
+            verdict = f"{'at least ' if imported or unpriced else ''}${cost / delta:,.4f} per point"
         records.append(
             {
                 "cell": cell["name"],
                 "synthetic_used": used,
                 "generation_cost_usd": cost,
                 "delta_macro_f1_pp": delta,
-                "usd_per_f1_point": cost / delta if delta > 0 else None,
-                "verdict": f"${cost / delta:,.4f} per point" if delta > 0 else "no gain",
-                "unpriced_calls": sum(s["unpriced_calls"] for s in sources),
+                "usd_per_f1_point": cost / delta if cost is not None and delta > 0 else None,
+                "verdict": verdict,
+                "unpriced_calls": unpriced,
+                "imported_rows": imported,
             }
         )
     return pd.DataFrame.from_records(records)
