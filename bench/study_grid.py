@@ -1,6 +1,6 @@
 """The targeted-vs-scaled study, planned on the Study planner, with two controls whose answer is known.
 
-    python -m bench.study_grid [--quick] [--out DIR] [--record-only | --shots-only]
+    python -m bench.study_grid [--quick] [--out DIR] [--record-only | --shots-only | --extend]
 
 Starts its own `streamlit run app.py` (fresh database in the output folder, default bench/out/study_grid/) and
 drives only the browser (Debian Chromium, headless), as `bench.study` does:
@@ -21,7 +21,9 @@ drives only the browser (Debian Chromium, headless), as `bench.study` does:
    from `core.studies.outcome.summarise` (hierarchical bootstrap, Holm), the audit scored against the flips,
    and how much of the F1 the noise cost each filter wins back.
 
-The judge-accepted pool is left out: the only offline judge is the same 135M-parameter model, one call per
+`--extend` adds the +50% cells to a finished run's database afterwards (two more studies on the Study planner,
+sharing the baseline) and rewrites the record with them. The +25% cells are not run. The judge-accepted pool
+is left out: the only offline judge is the same 135M-parameter model, one call per
 observation on two CPU cores (600 calls), and `tests/test_judge_batch_retry.py` exercises it elsewhere.
 """
 
@@ -85,11 +87,20 @@ class GridConfig:
         )
 
 
+# key: (study name, label sets, pools beyond "all", share of each targeted label's real count in %)
 STUDIES = {
-    "positive": ("Perfect generator (positive control)", ["all", "rarest"], []),
-    "noise": ("Noisy generator (noise control)", ["all"], ["Clinician-accepted", "Audit-clean"]),
-    "smollm": ("Embedded SmolLM2", ["all", "rarest"], []),
+    "positive": ("Perfect generator (positive control)", ["all", "rarest"], [], 100),
+    "noise": ("Noisy generator (noise control)", ["all"], ["Clinician-accepted", "Audit-clean"], 100),
+    "smollm": ("Embedded SmolLM2", ["all", "rarest"], [], 100),
 }
+# `--extend`: the +50% cells, queued afterwards on the same database (they share the baseline); key: (…, source)
+EXTENSION = {
+    "positive_50": ("Perfect generator (positive control) · +50%", ["all", "rarest"], [], 50),
+    # Not clinician-accepted: its pool (the accepted part of a 150-item sample) is smaller than +50% asks for, so
+    # that cell would train on exactly the data of its +100% cell.
+    "noise_50": ("Noisy generator (noise control) · +50%", ["all"], ["Audit-clean"], 50),
+}
+SOURCE = {"positive_50": "positive", "noise_50": "noise"}
 
 
 def import_control(d: Driver, path: Path, title: str, relabels: str | None = None) -> int:
@@ -120,11 +131,13 @@ def import_control(d: Driver, path: Path, title: str, relabels: str | None = Non
 
 def queue_study(d: Driver, cfg: GridConfig, key: str, run_id: int) -> str:
     """Study planner: set the grid for one study and queue it; returns the page's confirmation."""
-    name, targets, extra_pools = STUDIES[key]
+    name, targets, extra_pools, percent = (STUDIES | EXTENSION)[key]
     page = d.page
     d.open("Study planner", f"Study planner · {PROJECT}")
     if targets == ["all"]:
         d.only_option("Label sets", "All labels (scaling)")
+    if percent != 100:
+        d.only_option("Share of each targeted label's real train count", f"+{percent}%")
     for pool in extra_pools:
         d.add_option("Pools and filters", pool)
     d.only_option("Generation runs (none chosen: every run)", f"Run {run_id}")
@@ -178,7 +191,7 @@ def truth_reviewer(flips_file: Path):
     return verdict
 
 
-def outcome_shots(d: Driver, names: list[str]) -> None:
+def outcome_shots(d: Driver, names: list[str], first: int = 1) -> None:
     page = d.page
     d.open("Study outcome", f"Study outcome · {PROJECT}")
     page.set_viewport_size({"width": 1400, "height": 1600})
@@ -189,7 +202,7 @@ def outcome_shots(d: Driver, names: list[str]) -> None:
         d.idle()
         page.get_by_role("heading", name="The grid").wait_for(timeout=600_000)
         d.idle()
-        d.shot(f"6_outcome_{i + 1}")
+        d.shot(f"6_outcome_{first + i}")
 
 
 RESULTS_SHOWN = [
@@ -235,6 +248,47 @@ def shots_only(out: Path) -> None:
         results_shots(d, seeds)
 
 
+def wait_for_training(out: Path, timeout_s: float) -> None:
+    """Until no job is queued or running, read from the database every 30 s (a page left open on the Jobs
+    page refreshes itself and costs a share of the two cores the training needs)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(f"file:{out / 'studio.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            busy = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]
+        finally:
+            db.close()
+        if not busy:
+            return
+        print(f"  {busy} jobs queued or running", flush=True)
+        time.sleep(30)
+    raise RuntimeError(f"Jobs still running after {timeout_s:.0f} s")
+
+
+def extend(out: Path) -> dict:
+    """The +50% cells on an earlier full run's database: queued on the Study planner like the others (sharing
+    their baseline), trained, and their Study outcome pages shot; the run's grid_run.json learns their ids."""
+    saved = json.loads((out / "grid_run.json").read_text())
+    cfg = GridConfig(**saved["config"])
+    step = StepClock()
+    with studio_browser(out) as d:
+        d.first_page()
+        if d.page.get_by_label("Project", exact=True).input_value() != PROJECT:
+            d.choose("Project", PROJECT)
+        for key, (name, *_) in EXTENSION.items():
+            text = step(f"queue: {name}", lambda k=key: queue_study(d, cfg, k, saved["runs"][SOURCE[k]]))
+            saved["study_ids"][key] = int(re.search(r"Study (\d+) queued", text).group(1))
+        (out / "grid_run.json").write_text(json.dumps(saved, indent=1))
+        d.open("Projects", "Projects")  # a page that does not refresh itself while the worker trains
+        step("every +50% training run", lambda: wait_for_training(out, 4 * 3600))
+        step("study outcome pages", lambda: outcome_shots(d, [v[0] for v in EXTENSION.values()], len(STUDIES) + 1))
+    saved["extension_steps"] = [asdict(s) for s in [*step.steps, step.total()]]
+    (out / "grid_run.json").write_text(json.dumps(saved, indent=1))
+    return saved
+
+
 # --- the record --------------------------------------------------------------------------------------
 
 
@@ -271,6 +325,8 @@ def summaries(out: Path) -> dict:
         for key, study_id in facts["study_ids"].items():
             found[key] = study_facts(db, study_id)
         found["paired"] = paired_macro_f1(db, found)
+        if "noise_50" in found:
+            found["paired_50"] = paired_macro_f1(db, found, 50)
         report = db.execute("SELECT max(id) FROM quality_reports WHERE status = 'done'").fetchone()[0]
         found["audit"] = audit_against_flips(db, report, facts["runs"]["noise"], out / "flips.json")
         found["run_seconds"] = [
@@ -285,58 +341,68 @@ def summaries(out: Path) -> dict:
     return found
 
 
-NOISY_ALL = "all labels · +100% · All synthetic"
 FILTERS = ("Clinician-accepted", "Audit-clean")
 
 
-def paired_macro_f1(db, found: dict) -> dict[str, dict]:
+def cell_name(percent: int, pool: str = "All synthetic") -> str:
+    return f"all labels · +{percent}% · {pool}"
+
+
+def suffix(percent: int) -> str:
+    """The studies of an amount: "positive" / "noise" at +100%, "positive_50" / "noise_50" at +50%."""
+    return "" if percent == 100 else f"_{percent}"
+
+
+def paired_macro_f1(db, found: dict, percent: int = 100) -> dict[str, dict]:
     """Macro-F1 changes measured against the noisy cell itself rather than each against the baseline, with the
     same hierarchical interval the pages use: what the noise cost (perfect − noisy, both all synthetic) and
-    what each filter wins back (filtered − noisy). Read through `core.results` as the Results page reads a
-    comparison whose baseline is the noisy experiment."""
+    what each filter wins back (filtered − noisy), at one amount. Read through `core.results` as the Results
+    page reads a comparison whose baseline is the noisy experiment."""
     from core.results.comparison import load
     from core.results.tables import results
 
     def cell(key: str, name: str) -> int | None:
-        return next((i for n, i in found.get(key, {}).get("experiments", {}).items() if n.endswith(name)), None)
+        experiments = found.get(key + suffix(percent), {}).get("experiments", {})
+        return next((i for n, i in experiments.items() if n.endswith(name)), None)
 
-    noisy = cell("noise", NOISY_ALL)
-    others = {"noise cost": cell("positive", NOISY_ALL)} | {
-        f: cell("noise", f"all labels · +100% · {f}") for f in FILTERS
+    noisy = cell("noise", cell_name(percent))
+    others = {"noise cost": cell("positive", cell_name(percent))} | {
+        f: cell("noise", cell_name(percent, f)) for f in FILTERS
     }
     others = {k: v for k, v in others.items() if v is not None}
     if noisy is None or not others:
         return {}
-    res = results(load(db, found["noise"]["project_id"], noisy, list(others.values())), "tuned", 1000, 0,
-                  "hierarchical", "holm")  # fmt: skip
+    project_id = found["noise" + suffix(percent)]["project_id"]
+    res = results(load(db, project_id, noisy, list(others.values())), "tuned", 1000, 0, "hierarchical", "holm")
     macro = res.deltas.query("label == '_macro' and metric == 'f1'").set_index("experiment_id")
     return {k: macro.loc[v, ["delta_pp", "low_pp", "high_pp"]].to_dict() for k, v in others.items() if v in macro.index}
 
 
 def delta_of(found: dict, key: str, cell_start: str, measure: str = "Δ macro-F1") -> dict | None:
-    return next((v for v in found[key]["values"] if v["cell"].startswith(cell_start) and v["measure"] == measure), None)
+    values = found.get(key, {}).get("values", [])
+    return next((v for v in values if v["cell"].startswith(cell_start) and v["measure"] == measure), None)
 
 
-def win_back(found: dict) -> list[dict]:
-    """Per filter: the macro-F1 the noise cost (perfect scaled cell − noisy scaled cell, all synthetic) and the
-    share of it the filtered cell recovers (a ratio of point estimates); where the record measured them, the
-    paired intervals of the cost and of the gain (`paired_macro_f1`)."""
-    perfect = delta_of(found, "positive", NOISY_ALL)
-    noisy = delta_of(found, "noise", NOISY_ALL)
+def win_back(found: dict, percent: int = 100) -> list[dict]:
+    """Per filter, at one amount: the macro-F1 the noise cost (perfect scaled cell − noisy scaled cell, all
+    synthetic) and the share of it the filtered cell recovers (a ratio of point estimates); where the record
+    measured them, the paired intervals of the cost and of the gain (`paired_macro_f1`)."""
+    perfect = delta_of(found, "positive" + suffix(percent), cell_name(percent))
+    noisy = delta_of(found, "noise" + suffix(percent), cell_name(percent))
     if not perfect or not noisy:
         return []
     lost = perfect["delta_pp"] - noisy["delta_pp"]
-    paired = found.get("paired", {})
+    paired = found.get("paired" + suffix(percent), {})
     rows = []
     for pool in FILTERS:
-        cell = delta_of(found, "noise", f"all labels · +100% · {pool}")
+        cell = delta_of(found, "noise" + suffix(percent), cell_name(percent, pool))
         if cell:
             won = cell["delta_pp"] - noisy["delta_pp"]
             # A share of a loss the paired interval cannot tell from zero would be a ratio of noise.
             clear_loss = lost > 0 and (paired.get("noise cost") is None or paired["noise cost"]["low_pp"] > 0)
             share = won / lost if clear_loss else None
             rows.append(
-                {"filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share,
+                {"amount": f"+{percent}%", "filter": pool, "lost_pp": lost, "won_back_pp": won, "share": share,
                  "lost_ci": paired.get("noise cost"), "won_back_ci": paired.get(pool)}
             )  # fmt: skip
     return rows
@@ -346,6 +412,20 @@ def pp(v: dict | None) -> str:
     if not v:
         return "—"
     return f"{v['delta_pp']:+.1f} [{v['low_pp']:+.1f}, {v['high_pp']:+.1f}]{' *' if v['flagged'] else ''}"
+
+
+def amount_line(saved: dict) -> str:
+    line = "- Amount: +100% of each targeted label's real train count (a label not targeted gets none)."
+    if not any(k in saved["study_ids"] for k in EXTENSION):
+        return line + " The +25% and +50% cells and the judge-accepted pool were left out to fit the hour."
+    seconds = next((s["seconds"] for s in saved.get("extension_steps", []) if s["name"] == "total"), None)
+    took = f" ({seconds / 60:.0f} minutes)" if seconds else ""
+    return (
+        line + " The +50% cells were queued afterwards on the same database with `--extend`" + took + ", sharing"
+        " the baseline: the perfect generator's two cells and the noisy generator's all-synthetic and audit-clean"
+        " cells (its clinician-accepted pool is smaller than +50% asks for, so that cell would train on the data"
+        " of its +100% cell). The +25% cells and the judge-accepted pool were left out."
+    )
 
 
 def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
@@ -376,12 +456,11 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
         " much smaller.",
         f"- SmolLM2 (embedded, offline): {cfg.per_label} observations for each of the ten labels, {cfg.per_call} per"
         f" call (run {saved['runs']['smollm']}).",
-        "- Amount: +100% of each targeted label's real train count (a label not targeted gets none). The +25% and"
-        " +50% cells and the judge-accepted pool were left out to fit the hour (see the end).",
+        amount_line(saved),
         "",
     ]
-    titles = {k: v[0] for k, v in STUDIES.items()}
-    for key in ("positive", "noise", "smollm"):
+    titles = {k: v[0] for k, v in (STUDIES | EXTENSION).items()}
+    for key in [k for k in ("positive", "positive_50", "noise", "noise_50", "smollm") if k in found]:
         study = found[key]
         lines += [f"## {titles[key]}", ""]
         if study["baseline_macro_f1"] is not None:
@@ -395,9 +474,12 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
             lines.append(f"\nNo finished run: {', '.join(study['waiting'])}.")
         lines += ["", f"{study['intervals']} `*`: the Holm-corrected flag survives.", ""]
     lines += ["## What the filters win back", ""]
-    rows = win_back(found)
+    rows = win_back(found) + win_back(found, 50)
     if rows:
-        lines += ["| filter | macro-F1 the noise cost (pp) | won back (pp) | share |", "|---|---|---|---|"]
+        lines += [
+            "| amount | filter | macro-F1 the noise cost (pp) | won back (pp) | share |",
+            "|---|---|---|---|---|",
+        ]
 
         def with_ci(value: float, paired: dict | None) -> str:
             return f"{value:+.1f}" + ("" if not paired else f" [{paired['low_pp']:+.1f}, {paired['high_pp']:+.1f}]")
@@ -405,8 +487,8 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
         for r in rows:
             share = "—" if r["share"] is None else f"{r['share']:.0%}"
             lines.append(
-                f"| {r['filter']} | {with_ci(r['lost_pp'], r['lost_ci'])} | {with_ci(r['won_back_pp'], r['won_back_ci'])}"
-                f" | {share} |"
+                f"| {r['amount']} | {r['filter']} | {with_ci(r['lost_pp'], r['lost_ci'])} |"
+                f" {with_ci(r['won_back_pp'], r['won_back_ci'])} | {share} |"
             )
         if any(r["won_back_ci"] for r in rows):
             lines += [
@@ -445,10 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "study_grid")
     parser.add_argument("--record-only", action="store_true", help="rewrite the record from an earlier run")
     parser.add_argument("--shots-only", action="store_true", help="screenshots of an earlier run's outcome pages")
+    parser.add_argument("--extend", action="store_true", help="add the +50%% cells to an earlier run, then the record")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.shots_only:
         shots_only(out)
+        return 0
+    if args.extend:
+        saved = extend(out)
+        write_record(out, GridConfig(**saved["config"]), saved)
+        print(f"study_grid: extended; rewrote {out / 'study_grid.md'}")
         return 0
     if args.record_only:
         saved = json.loads((out / "grid_run.json").read_text())

@@ -112,6 +112,20 @@ def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers()
     found["noise"]["values"][0]["delta_pp"] = 7.0
     del found["paired"]
     assert all(r["share"] is None for r in win_back(found))
+    # The +50% cells live in studies of their own; without them there is nothing at +50%.
+    assert win_back(found, 50) == []
+    half = [
+        {**cell(n, d), "cell": f"all labels · +50% · {n}"} for n, d in (("All synthetic", 1.0), ("Audit-clean", 2.0))
+    ]
+    found |= {"positive_50": {"values": [{**half[0], "delta_pp": 3.0}]}, "noise_50": {"values": half}}
+    (row,) = win_back(found, 50)
+    assert (row["amount"], row["filter"], row["lost_pp"], row["won_back_pp"], row["share"]) == (
+        "+50%",
+        "Audit-clean",
+        2.0,
+        1.0,
+        0.5,
+    )
 
 
 def test_the_paired_win_back_is_the_filtered_cell_against_the_noisy_one_with_an_interval_around_it(db):
