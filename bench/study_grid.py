@@ -445,7 +445,8 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
         f" test. Real train label counts: {json.dumps(saved['data']['train_label_counts'])}.",
         f"- Training (each study's planner form): embedded all-MiniLM-L6-v2, {cfg.epochs:g} epoch, learning rate"
         f" {cfg.learning_rate}, batch {cfg.batch_size}, max length {cfg.max_length}, pos_weight, seeds {cfg.seeds};"
-        " thresholds tuned on validation; the three studies share one baseline (same settings and data).",
+        f" thresholds tuned on validation; the {len(saved['study_ids'])} studies share one baseline (same settings and"
+        " data).",
         f"- Controls (`bench/study_controls.py`, seed {cfg.control_seed}): {cfg.control_size} labelled HoC train"
         " sentences the project does not hold, imported on Generate as synthetic data made elsewhere with their true"
         f" labels (run {saved['runs']['positive']}) and as a relabelled copy with {saved['flipped']} of"
@@ -513,6 +514,14 @@ def write_record(out: Path, cfg: GridConfig, saved: dict) -> None:
         "Training runs: " + ", ".join(f"{s:.0f}" for s in found["run_seconds"]) + " seconds each.",
         "",
         "Steps (wall clock): " + "; ".join(f"{s['name']} {s['seconds']:.0f} s" for s in saved["steps"]) + ".",
+        *(
+            [
+                "",
+                "`--extend`: " + "; ".join(f"{s['name']} {s['seconds']:.0f} s" for s in saved["extension_steps"]) + ".",
+            ]
+            if saved.get("extension_steps")
+            else []
+        ),
         "",
         "Every number above comes from the study's own database through the functions the Study outcome page"
         " uses; screenshots `6_outcome_*.png`, `3_planner_*.png`, `4_quality_audit.png`.",
