@@ -93,7 +93,7 @@ def test_the_truth_reviewer_rejects_exactly_the_corrupted_texts_as_the_review_pa
 
 
 def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers():
-    from bench.study_grid import win_back
+    from bench.study_grid_record import win_back
 
     def cell(name, delta):
         return {"cell": f"all labels · +100% · {name}", "measure": "Δ macro-F1", "delta_pp": delta}
@@ -131,7 +131,7 @@ def test_win_back_is_the_share_of_the_f1_the_noise_cost_that_a_filter_recovers()
 def test_the_paired_win_back_is_the_filtered_cell_against_the_noisy_one_with_an_interval_around_it(db):
     """The record's cost of the noise and each filter's gain, measured with the noisy cell as the reference, are
     the differences of the cells' changes against the shared baseline, each with its own interval."""
-    from bench.study_grid import paired_macro_f1, study_facts, win_back
+    from bench.study_grid_record import paired_macro_f1, study_facts, win_back
     from core.studies.plan import StudyPlan
     from core.studies.queue import queue_study
     from db import studies as study_q
