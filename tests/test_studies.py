@@ -75,6 +75,28 @@ def test_preview_shows_grid_size_needs_against_what_exists_and_the_time(db, proj
     assert bad.problems == ["'The k rarest labels' needs k between 1 and 3 (got 9)."]
 
 
+def test_cells_that_would_take_the_whole_pool_are_named_as_training_on_the_same_data(db, project):
+    """Caps of 100 and 200 per label both exceed the pool (12, 6 and 12 synthetic examples): the two cells would
+    train on the same rows, and the queued studies would prove it; +10% takes only part of the pool."""
+    pid = project["project_id"]
+    amounts = [{"kind": "cap", "value": 100}, {"kind": "cap", "value": 200}, {"kind": "percent", "value": 10}]
+    shown = plan.preview(db, pid, grid_plan(targets=[{"kind": "all"}], amounts=amounts, pools=["all"]), list("XYZ"))
+    same = [w for w in shown.warnings if "would train on the same data" in w]
+    assert same == [
+        "all labels · ≤100 per label · All synthetic and all labels · ≤200 per label · All synthetic would train on "
+        "the same data: the pool holds less than each asks for every label it targets, so each takes all of it and "
+        "their runs would repeat. Keep one of these amounts for this pool."
+    ]
+    built = {
+        c.name: {ex.observation_id for ex in build(db, pid, plan.selection(grid_plan(), c)).train} for c in shown.cells
+    }
+    first, second, tenth = built.values()
+    assert first == second and tenth < first
+    # Other label sets or pools are not the same data.
+    other = plan.preview(db, pid, grid_plan(amounts=amounts[:2], pools=["all"]), list("XYZ"))
+    assert sum("would train on the same data" in w for w in other.warnings) == 2  # one per label set
+
+
 def test_queue_stores_the_study_its_cells_and_the_shared_baseline(db, project):
     pid = project["project_id"]
     study_id = queue_study(db, pid, grid_plan(), "Targeted vs scaled")

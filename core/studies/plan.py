@@ -187,6 +187,24 @@ def short_cells(needs: list[dict], code: str, pool: str) -> str:
     return "1 cell needs" if n == 1 else f"{n} cells need"
 
 
+def same_data_warnings(grid: list[Cell], pools: dict[str, dict[str, int]]) -> list[str]:
+    """Cells that would train on exactly the same data: same pool and targeted labels, and every targeted
+    label's cap at least what the pool holds for it. Such a cell takes every pool row whose labels are all
+    targeted, whatever its amount and however the rows are shuffled, so its runs would repeat another cell's."""
+    whole_pool: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for cell in grid:
+        have = pools.get(cell.pool)
+        if have is not None and cell.targeted and all(cell.caps[c] >= have.get(c, 0) for c in cell.targeted):
+            whole_pool.setdefault((cell.pool, cell.targeted), []).append(cell.name)
+    return [
+        f"{', '.join(names[:-1])} and {names[-1]} would train on the same data: the pool holds less than each "
+        "asks for every label it targets, so each takes all of it and their runs would repeat. Keep one of "
+        "these amounts for this pool."
+        for names in whole_pool.values()
+        if len(names) > 1
+    ]
+
+
 @dataclass
 class Preview:
     cells: list[Cell]
@@ -249,6 +267,7 @@ def preview(db, project_id: int, plan: StudyPlan, codes: list[str]) -> Preview:
         f"more, up to {need:,} ({cell})."
         for (pool, code), (need, exists, cell) in shortages.items()
     ]
+    warnings += same_data_warnings(grid, pools)
     runs = (len(grid) + (0 if shared else 1)) * len(plan.seeds)
     basis = (
         f"measured {base.samples_per_s:,.0f} samples/s ({base.measured_runs} earlier run(s) of this model here)"
